@@ -1,0 +1,77 @@
+// Joining, splitting and indexing, with their backward rules.
+#include "autograd/functions.h"
+
+namespace glance {
+
+using autograd::record;
+
+Tensor concat(const std::vector<Tensor>& tensors, int64_t axis) {
+  Tensor out = ops::concat(tensors, axis);
+  // Each input's gradient is its slab of the output's gradient.
+  std::vector<int64_t> sizes;
+  for (const Tensor& t : tensors) sizes.push_back(t.size(axis));
+  record("concat", tensors, out, [sizes, axis](const Tensor& g) { return ops::split(g, sizes, axis); });
+  return out;
+}
+
+Tensor stack(const std::vector<Tensor>& tensors, int64_t axis) {
+  std::vector<Tensor> lifted;
+  int64_t a = tensors.empty() ? 0 : normalize_axis(axis, tensors[0].dim() + 1, "stack");
+  for (const Tensor& t : tensors) lifted.push_back(unsqueeze(t, a));
+  return concat(lifted, a);  // differentiable through unsqueeze and concat
+}
+
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis) {
+  std::vector<Tensor> pieces = ops::split(x, sizes, axis);  // checks the sizes
+  int64_t at = 0;
+  for (Tensor& piece : pieces) {
+    int64_t n = piece.size(axis);
+    piece = narrow(x, axis, at, n);  // each piece is a differentiable narrow view
+    at += n;
+  }
+  return pieces;
+}
+
+std::vector<Tensor> split(const Tensor& x, int64_t piece_size, int64_t axis) {
+  std::vector<int64_t> sizes;
+  for (const Tensor& p : ops::split(x, piece_size, axis)) sizes.push_back(p.size(axis));
+  return split(x, sizes, axis);
+}
+
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t axis) {
+  std::vector<int64_t> sizes;
+  for (const Tensor& p : ops::chunk(x, chunks, axis)) sizes.push_back(p.size(axis));
+  return split(x, sizes, axis);
+}
+
+Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index) {
+  Tensor out = ops::index_select(x, axis, index);
+  // Row i of the output came from row index[i]: add it back there (repeated indices add up).
+  record("index_select", {x}, out, [x, axis, index](const Tensor& g) -> std::vector<Tensor> {
+    int64_t a = normalize_axis(axis, x.dim(), "index_select");
+    Shape lifted(x.dim(), 1);
+    lifted[a] = index.numel();
+    Tensor idx = ops::contiguous(ops::expand(ops::reshape(ops::to_dtype(index, DType::Int64), lifted), g.shape()));
+    return {ops::scatter_add(ops::zeros_like(x), a, idx, ops::contiguous(g))};
+  });
+  return out;
+}
+
+Tensor gather(const Tensor& x, int64_t axis, const Tensor& index) {
+  Tensor out = ops::gather(x, axis, index);
+  record("gather", {x}, out, [x, axis, index](const Tensor& g) -> std::vector<Tensor> {
+    return {ops::scatter_add(ops::zeros_like(x), axis, index, g)};
+  });
+  return out;
+}
+
+Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src) {
+  Tensor out = ops::scatter_add(x, axis, index, src);
+  // out = x + (src scattered): x's gradient passes through; src[i] reads its gradient where it landed.
+  record("scatter_add", {x, src}, out, [axis, index](const Tensor& g) -> std::vector<Tensor> {
+    return {g, ops::gather(g, axis, index)};
+  });
+  return out;
+}
+
+}  // namespace glance
