@@ -1,0 +1,59 @@
+#include "nn/loss.h"
+
+#include <stdexcept>
+
+namespace glance::nn {
+
+namespace {
+Tensor reduce(const Tensor& per_item, Reduction reduction) {
+  switch (reduction) {
+    case Reduction::Mean: return mean(per_item);
+    case Reduction::Sum: return sum(per_item);
+    case Reduction::None: return per_item;
+  }
+  return per_item;
+}
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing, Reduction reduction) {
+  if (logits.dim() != 2 || labels.dim() != 1 || labels.size(0) != logits.size(0)) {
+    throw std::invalid_argument("cross_entropy: expected logits [N, C] and labels [N], got " +
+                                shape_str(logits.shape()) + " and " + shape_str(labels.shape()));
+  }
+  if (label_smoothing < 0.0 || label_smoothing > 1.0) {
+    throw std::invalid_argument("cross_entropy: label_smoothing must be in [0, 1], got " + std::to_string(label_smoothing));
+  }
+  int64_t classes = logits.size(1);
+  Tensor y = ops::to_device(ops::to_dtype(labels, DType::Int64), Device::cpu());
+  for (int64_t v : y.to_vector<int64_t>()) {
+    if (v < 0 || v >= classes) {
+      throw std::out_of_range("cross_entropy: label " + std::to_string(v) + " is outside [0, " + std::to_string(classes) + ")");
+    }
+  }
+  Tensor logp = log_softmax(logits, 1);                                            // [N, C]
+  Tensor picked = squeeze(gather(logp, 1, ops::unsqueeze(ops::to_device(y, logits.device()), 1)), 1);  // [N]
+  Tensor loss = -picked;
+  if (label_smoothing > 0.0) loss = loss * (1.0 - label_smoothing) - mean(logp, {1}) * label_smoothing;
+  return reduce(loss, reduction);
+}
+
+Tensor mse_loss(const Tensor& prediction, const Tensor& target, Reduction reduction) {
+  if (prediction.shape() != target.shape()) {
+    throw std::invalid_argument("mse_loss: prediction " + shape_str(prediction.shape()) + " and target " +
+                                shape_str(target.shape()) + " differ in shape");
+  }
+  Tensor diff = prediction - target;
+  return reduce(diff * diff, reduction);
+}
+
+double accuracy(const Tensor& logits, const Tensor& labels) {
+  if (logits.size(0) == 0) return 0.0;
+  Tensor predicted = ops::to_device(ops::argmax(logits, 1), Device::cpu());
+  Tensor y = ops::to_device(ops::to_dtype(labels, DType::Int64), Device::cpu());
+  auto p = predicted.to_vector<int64_t>(), l = y.to_vector<int64_t>();
+  int64_t hits = 0;
+  for (size_t i = 0; i < p.size(); ++i) hits += p[i] == l[i];
+  return static_cast<double>(hits) / static_cast<double>(p.size());
+}
+
+}  // namespace glance::nn

@@ -1,0 +1,17 @@
+// Learning-rate schedules and gradient clipping: plain functions of the step.
+#pragma once
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace glance::nn {
+
+// Linear warm-up from 0 to base_lr over `warmup` steps, then cosine decay to min_lr at `total` steps.
+double warmup_cosine_lr(int64_t step, int64_t total, int64_t warmup, double base_lr, double min_lr = 0.0);
+// base_lr * gamma^(step / step_size)
+double step_lr(int64_t step, int64_t step_size, double gamma, double base_lr);
+
+// Scales all gradients so their global L2 norm is at most max_norm; returns the norm before clipping.
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+
+}  // namespace glance::nn

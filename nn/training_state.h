@@ -1,0 +1,27 @@
+// A whole training run's state in one safetensors file, so training can stop and resume exactly:
+//   tensors:  the model's parameters and buffers under their PyTorch names, and the optimizer's
+//             moments under "optimizer.<group>.<param>.<slot>"
+//   metadata: "glance.config" (the model config as JSON text, for the caller), "glance.step",
+//             "glance.epoch", "glance.optimizer_steps", "glance.rng_seed", "glance.rng_offset"
+// Loading checks that every name and shape matches the model and optimizer before changing anything.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "nn/module.h"
+#include "nn/optim/optimizer.h"
+
+namespace glance::nn {
+
+struct TrainingProgress {
+  int64_t step = 0;
+  int64_t epoch = 0;
+  std::string config;  // free text (JSON) describing the model, stored verbatim
+};
+
+// Writes atomically. Saves the default generator's state too, so dropout masks continue identically.
+void save_training_state(const std::string& path, const Module& model, const Optimizer& optimizer,
+                         const TrainingProgress& progress);
+TrainingProgress load_training_state(const std::string& path, Module& model, Optimizer& optimizer);
+
+}  // namespace glance::nn
