@@ -8,6 +8,7 @@
 #include "nn/loss.h"
 #include "nn/optim/adamw.h"
 #include "nn/optim/schedule.h"
+#include "nn/metrics_log.h"
 #include "nn/progress.h"
 #include "nn/vit.h"
 
@@ -49,6 +50,7 @@ int main() {
   AdamW optimizer(decay_groups(model, 1e-3, 0.05));
   const int64_t total = epochs * loader.batches_per_epoch();
   ProgressBar bar(total, "images", std::cout);
+  MetricsLog log("04_vit_images.metrics.jsonl");  // one JSON line per step
   int64_t step = 0;
   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
     loader.start_epoch(epoch);
@@ -60,12 +62,16 @@ int main() {
       loss.backward();
       clip_grad_norm(model.parameters(), 1.0);
       optimizer.step();
-      bar.update(++step, batch->labels.numel(), loss.item(), accuracy(logits, batch->labels));
+      double batch_loss = loss.item(), batch_acc = accuracy(logits, batch->labels);
+      bar.update(++step, batch->labels.numel(), batch_loss, batch_acc);
+      log.write(Json::object().set("step", step).set("epoch", epoch).set("loss", batch_loss).set("accuracy", batch_acc)
+                    .set("lr", optimizer.groups()[0].lr));
     }
   }
   bar.finish();
   model.eval();
   double acc = evaluate(model, val);
-  std::cout << "validation accuracy: " << acc << " (chance is 0.25)\n";
+  log.write(Json::object().set("phase", "validation").set("accuracy", acc));
+  std::cout << "validation accuracy: " << acc << " (chance is 0.25); metrics in " << log.path() << "\n";
   return acc > 0.5 ? 0 : 1;
 }

@@ -86,13 +86,13 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim
   }
   // log(sum(exp(x))) = m + log(sum(exp(x - m))) with m the max, so no exp overflows.
   // Where a whole slice is -inf (or inf), m is replaced by 0 so that x - m stays well defined.
-  Tensor m = max(x, axes, true);
+  std::vector<int64_t> norm = normalize_axes(axes, x.dim(), "logsumexp");
+  Tensor m = max(x, norm, true);
   Tensor finite = binary(BinaryOp::Lt, unary(UnaryOp::Abs, m), std::numeric_limits<double>::infinity());
   m = where(finite, m, zeros_like(m));
   Tensor shifted = unary(UnaryOp::Exp, binary(BinaryOp::Sub, x, m));
-  Tensor out = binary(BinaryOp::Add, unary(UnaryOp::Log, sum(shifted, axes, true)), m);
+  Tensor out = binary(BinaryOp::Add, unary(UnaryOp::Log, sum(shifted, norm, true)), m);
   if (keepdim) return out;
-  std::vector<int64_t> norm = normalize_axes(axes, x.dim(), "logsumexp");
   Shape shape;
   for (int64_t i = 0; i < x.dim(); ++i) {
     if (!std::binary_search(norm.begin(), norm.end(), i)) shape.push_back(x.shape()[i]);

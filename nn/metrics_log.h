@@ -1,0 +1,25 @@
+// A JSON Lines metrics log: one JSON object per line, appended as training goes, e.g.
+//   {"epoch":0,"loss":1.3862,"lr":0.0001,"phase":"train","step":1}
+// Each line is written and flushed whole, so a run that dies leaves a readable log up to its last step.
+// Read it with `python3 -c "import json; [print(json.loads(l)) for l in open('metrics.jsonl')]"`.
+#pragma once
+#include <fstream>
+#include <string>
+
+#include "nn/json.h"
+
+namespace glance::nn {
+
+class MetricsLog {
+ public:
+  // Creates (truncates) the file; throws naming the path if it cannot be opened.
+  explicit MetricsLog(const std::string& path);
+  void write(const Json& record);  // record must be a JSON object
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::ofstream out_;
+};
+
+}  // namespace glance::nn

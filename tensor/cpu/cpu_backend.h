@@ -1,0 +1,52 @@
+// CpuBackend: the Backend (tensor/backend.h) for host memory. One class, its methods spread over one file
+// per concept so each stays readable:
+//
+//   cpu_backend.cpp  memory: aligned allocation, host copies
+//   elementwise.cpp  fill, copy (with dtype conversion), unary, binary, where
+//   reduce.cpp       reduce (sum/max/min over axes), arg_reduce
+//   matmul.cpp       batched matmul on top of the GEMM (gemm.h)
+//   rows.cpp         softmax / log-softmax rows, layer norm forward and backward
+//   indexing.cpp     index_select, gather, scatter_add
+//   random.cpp       Philox4x32-10 and the random fills
+//
+// strided_loop.h is the shared helper that turns strided operands into rows for the elementwise kernels.
+#pragma once
+#include "tensor/backend.h"
+
+namespace glance {
+
+class CpuBackend final : public Backend {
+ public:
+  void* allocate(size_t nbytes) override;
+  void deallocate(void* ptr, size_t nbytes) override;
+  void copy_from_host(void* dst, const void* src, size_t nbytes) override;
+  void copy_to_host(void* dst, const void* src, size_t nbytes) override;
+
+  void fill(const Tensor& out, double value) override;
+  void copy(const Tensor& out, const Tensor& in) override;
+  void unary(UnaryOp op, const Tensor& out, const Tensor& in) override;
+  void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, double scalar_b) override;
+  void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) override;
+
+  void reduce(ReduceOp op, const Tensor& out, const Tensor& in, const std::vector<int64_t>& axes) override;
+  void arg_reduce(bool is_max, const Tensor& out, const Tensor& in, int64_t axis) override;
+
+  void matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;
+
+  void softmax(const Tensor& out, const Tensor& in, bool log) override;
+  void layer_norm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                          const Tensor& weight, const Tensor& bias, double eps) override;
+  void layer_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
+                           const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight) override;
+
+  void index_select(const Tensor& out, const Tensor& in, int64_t axis, const Tensor& index) override;
+  void gather(const Tensor& out, const Tensor& in, int64_t axis, const Tensor& index) override;
+  void scatter_add(const Tensor& out, int64_t axis, const Tensor& index, const Tensor& src) override;
+
+  void random(RandomKind kind, const Tensor& out, double a, double b, PhiloxState state) override;
+};
+
+// The process-wide CPU backend (what backend_for(Device::cpu()) returns).
+Backend* cpu_backend_instance();
+
+}  // namespace glance
