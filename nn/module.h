@@ -67,4 +67,18 @@ class Module {
   bool training_ = true;
 };
 
+// A list of child modules named "0", "1", ... (PyTorch's nn.ModuleList), so a model's blocks are called
+// blocks.0.attn.qkv.weight and so on.
+class ModuleList : public Module {
+ public:
+  template <typename M>
+  std::shared_ptr<M> push_back(std::shared_ptr<M> child) {
+    return register_module(std::to_string(count_++), std::move(child));
+  }
+  int64_t size() const { return count_; }
+
+ private:
+  int64_t count_ = 0;
+};
+
 }  // namespace glance::nn

@@ -83,6 +83,15 @@ void TokenLayout::validate() const {
       }
     }
   }
+  // A run covers tubelets t .. t + length - 1 at its (h, w): it must end inside the grid.
+  auto ts = t_.to_vector<int32_t>(), ls = length_.to_vector<int32_t>();
+  for (size_t i = 0; i < ts.size(); ++i) {
+    if (ts[i] + ls[i] > grid_.t) {
+      throw std::invalid_argument("TokenLayout: token " + std::to_string(i) + " starts at t = " + std::to_string(ts[i]) +
+                                  " with length " + std::to_string(ls[i]) + ", past the grid's " +
+                                  std::to_string(grid_.t) + " time steps");
+    }
+  }
 }
 
 }  // namespace glance::nn

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "nn/safetensors.h"
+#include "tensor/ops.h"
 #include "tensor/random.h"
 
 namespace glance::nn {
@@ -10,12 +11,14 @@ namespace glance::nn {
 namespace {
 const std::string kOptimizerPrefix = "optimizer.";
 
-int64_t parse_integer(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& path) {
+// Metadata values are decimal text. Generator seeds and offsets use the whole uint64 range.
+uint64_t parse_unsigned(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& path) {
   auto it = meta.find(key);
   if (it == meta.end()) throw std::runtime_error("load_training_state: " + path + ": metadata has no '" + key + "'");
   try {
     size_t used = 0;
-    long long v = std::stoll(it->second, &used);
+    if (it->second.empty() || it->second[0] == '-') throw std::invalid_argument("negative");
+    unsigned long long v = std::stoull(it->second, &used);
     if (used != it->second.size()) throw std::invalid_argument("trailing text");
     return v;
   } catch (const std::exception&) {
@@ -49,16 +52,25 @@ TrainingProgress load_training_state(const std::string& path, Module& model, Opt
     else model_part[name] = t;
   }
   TrainingProgress progress;
-  progress.step = parse_integer(file.metadata, "glance.step", path);
-  progress.epoch = parse_integer(file.metadata, "glance.epoch", path);
-  int64_t optimizer_steps = parse_integer(file.metadata, "glance.optimizer_steps", path);
-  PhiloxState rng{static_cast<uint64_t>(parse_integer(file.metadata, "glance.rng_seed", path)),
-                  static_cast<uint64_t>(parse_integer(file.metadata, "glance.rng_offset", path))};
+  progress.step = static_cast<int64_t>(parse_unsigned(file.metadata, "glance.step", path));
+  progress.epoch = static_cast<int64_t>(parse_unsigned(file.metadata, "glance.epoch", path));
+  auto optimizer_steps = static_cast<int64_t>(parse_unsigned(file.metadata, "glance.optimizer_steps", path));
+  PhiloxState rng{parse_unsigned(file.metadata, "glance.rng_seed", path),
+                  parse_unsigned(file.metadata, "glance.rng_offset", path)};
   progress.config = file.metadata.count("glance.config") ? file.metadata.at("glance.config") : "";
+  // Each load_* validates everything before it changes anything. The model goes first; if the
+  // optimizer then turns out not to match, the model's previous values are put back.
+  std::map<std::string, Tensor> previous;
+  for (auto& [key, t] : model.state_dict()) previous[key] = ops::clone(t);
   try {
-    model.load_state_dict(model_part, true);  // validates all names and shapes before copying
+    model.load_state_dict(model_part, true);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("load_training_state: " + path + ": " + e.what());
+  }
+  try {
     optimizer.load_state(optimizer_part, optimizer_steps);
   } catch (const std::exception& e) {
+    model.load_state_dict(previous, true);
     throw std::runtime_error("load_training_state: " + path + ": " + e.what());
   }
   default_generator().set_state(rng);

@@ -48,6 +48,7 @@ VisionTransformer::VisionTransformer(const ViTConfig& c) : config(c) {
   pos_embed = register_parameter("pos_embed", ops::zeros({1, patches + 1, c.dim}));
   init::trunc_normal_(pos_embed, 0.02);
   init::trunc_normal_(cls_token, 1e-6);
+  auto block_list = register_module("blocks", std::make_shared<ModuleList>());
   for (int64_t i = 0; i < c.depth; ++i) {
     BlockConfig bc;
     bc.dim = c.dim;
@@ -56,7 +57,7 @@ VisionTransformer::VisionTransformer(const ViTConfig& c) : config(c) {
     bc.drop = c.drop;
     bc.drop_path = c.depth > 1 ? c.drop_path * static_cast<double>(i) / static_cast<double>(c.depth - 1) : c.drop_path;
     bc.attention_kernel = c.attention_kernel;
-    blocks.push_back(register_module("blocks." + std::to_string(i), std::make_shared<TransformerBlock>(bc)));
+    blocks.push_back(block_list->push_back(std::make_shared<TransformerBlock>(bc)));
   }
   norm = register_module("norm", std::make_shared<LayerNorm>(c.dim, 1e-6));
   head = register_module("head", std::make_shared<Linear>(c.dim, c.classes));

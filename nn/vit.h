@@ -48,7 +48,7 @@ class VisionTransformer : public Module {
   ViTConfig config;
   std::shared_ptr<PatchEmbed> patch_embed;
   Tensor cls_token, pos_embed;  // [1, 1, D], [1, P+1, D]
-  std::vector<std::shared_ptr<TransformerBlock>> blocks;
+  std::vector<std::shared_ptr<TransformerBlock>> blocks;  // registered under "blocks" as a ModuleList
   std::shared_ptr<LayerNorm> norm;
   std::shared_ptr<Linear> head;
 };

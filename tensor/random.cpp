@@ -27,8 +27,8 @@
 namespace glance {
 
 // A function-local static: created, seeded with 0, on first use, so a program that never calls
-// manual_seed still gets the same numbers on every run. Like torch's default generator it is shared by
-// the whole process and not locked: draws from several threads at once must use their own Generator.
+// manual_seed still gets the same numbers on every run. It is shared by the whole process and not
+// locked: threads that draw at the same time must each pass their own Generator.
 Generator& default_generator() {
   static Generator generator(0);
   return generator;

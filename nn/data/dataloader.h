@@ -77,7 +77,7 @@ class DataLoader {
     if (options_.prefetch == 0) return collate_(batches_[next_to_hand_out_++]);
     std::unique_lock<std::mutex> lock(mutex_);
     ready_.wait(lock, [this] { return !queue_.empty() || error_; });
-    if (error_) std::rethrow_exception(error_);
+    if (queue_.empty()) std::rethrow_exception(error_);  // batches built before the failure come first
     Batch batch = std::move(queue_.front());
     queue_.pop_front();
     ++next_to_hand_out_;

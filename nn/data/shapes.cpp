@@ -16,7 +16,8 @@ Example SyntheticShapes::get(int64_t index) const {
   const int64_t S = options_.image_size;
   Generator gen(options_.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(index));
   std::vector<float> u = ops::rand({8}, DType::Float32, &gen).to_vector<float>();
-  Tensor noise = ops::normal({3, S, S}, 0.0, options_.noise, DType::Float32, &gen);
+  Tensor noise = options_.noise > 0 ? ops::normal({3, S, S}, 0.0, options_.noise, DType::Float32, &gen)
+                                    : ops::zeros({3, S, S});
   float* px = noise.data<float>();
 
   const int64_t label = index % kClasses;                 // balanced classes

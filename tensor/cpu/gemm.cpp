@@ -291,84 +291,109 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
     for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
 }
 
-// ---- 5. The five loops. ----
+// ---- 5. The five loops, on one block of C. ----
 template <class T>
-void gemm_blocked(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+struct Gemm {
+  bool trans_a, trans_b;
+  int64_t M, N, K;
+  T alpha;
+  const T* A;
+  int64_t lda;
+  const T* B;
+  int64_t ldb;
+  T beta;
+  T* C;
+  int64_t ldc;
+};
+
+// C[m0:m1, n0:n1] of the product, on the calling thread. m0 and n0 are multiples of MR and NR, so the edge
+// tiles are the same ones whichever way the threads split C (and the results are bit-identical).
+template <class T>
+void gemm_block(const Gemm<T>& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   using P = Blocking<T>;
   constexpr int64_t MR = P::MR, NR = P::NR;
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
-
-  // Split K and M into equal blocks no larger than the maximum (K = 400 is 2 x 200, not 384 + 16).
-  const int64_t kc = ceil_div(K, ceil_div(K, P::KC));
-  const int64_t mc = round_up(ceil_div(M, ceil_div(M, P::MC)), MR);
+  // Cut each dimension into equal blocks no larger than the maximum (K = 400 is 2 x 200, not 384 + 16).
+  const int64_t kc = ceil_div(g.K, ceil_div(g.K, P::KC));
+  const int64_t mc = round_up(ceil_div(m1 - m0, ceil_div(m1 - m0, P::MC)), MR);
+  const int64_t nc = round_up(ceil_div(n1 - n0, ceil_div(n1 - n0, P::NC)), NR);
   T* Ap = static_cast<T*>(scratch(0, sizeof(T) * mc * kc));
-  // Below ~64^3 multiply-adds, starting the threads costs more than they save.
-  const int max_threads = M * N * K < 64 * 64 * 64 ? 1 : omp_get_max_threads();
+  T* Bp = static_cast<T*>(scratch(1, sizeof(T) * kc * nc));
 
-#pragma omp parallel num_threads(max_threads)
-  {
-    // The team we really got: 1 when called from inside another parallel region.
-    const int64_t nt = omp_get_num_threads();
-    // Loop 3 is the parallel one. Cut the N micro-panels into blocks of at most NC columns, and into a
-    // multiple of nt blocks so every thread gets the same share (1024 columns on 2 threads: 4 blocks of
-    // 5 or 6 panels of 48). A narrow C with fewer panels than threads also splits each A block's rows.
-    const int64_t n_panels_all = ceil_div(N, NR);
-    const int64_t n_blocks = std::min(round_up(ceil_div(N, P::NC), nt), n_panels_all);
-    const int64_t m_parts = n_blocks >= nt ? 1 : ceil_div(nt, n_blocks);
-    T* Bp = static_cast<T*>(scratch(1, sizeof(T) * kc * NR * ceil_div(n_panels_all, n_blocks)));
-
-    for (int64_t ic = 0; ic < M; ic += mc) {  // loop 5
-      const int64_t mb = std::min(mc, M - ic), m_panels = ceil_div(mb, MR);
-      for (int64_t pc = 0; pc < K; pc += kc) {  // loop 4
-        const int64_t kb = std::min(kc, K - pc);
-        const T beta_pc = pc == 0 ? beta : T(1);  // later K blocks accumulate onto the first one
-
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < m_panels; p += 8) {  // pack A, 8 micro-panels per iteration
-          const int64_t i = ic + p * MR;
-          const T* src = trans_a ? A + pc * lda + i : A + i * lda + pc;
-          pack<MR>(src, lda, !trans_a, kb, std::min(8 * MR, ic + mb - i), Ap + p * MR * kb);
-        }  // (implicit barrier: Ap is complete before anyone uses it)
-
-#pragma omp for schedule(dynamic)
-        for (int64_t u = 0; u < n_blocks * m_parts; ++u) {  // loop 3: one (N block, row part) per iteration
-          const int64_t blk = u / m_parts, part = u % m_parts;
-          const int64_t jc = n_panels_all * blk / n_blocks * NR;
-          const int64_t nb = std::min(N, n_panels_all * (blk + 1) / n_blocks * NR) - jc;
-          const int64_t p0 = m_panels * part / m_parts, p1 = m_panels * (part + 1) / m_parts;
-          if (p0 == p1) continue;
-          pack<NR>(trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, trans_b, kb, nb, Bp);
-          for (int64_t p = p0; p < p1; ++p) {  // loop 2
-            const int64_t i = ic + p * MR, ib = std::min(MR, M - i);
-            const T* a = Ap + p * MR * kb;
-            for (int64_t j = 0; j < nb; j += NR) {  // loop 1
-              const int64_t jb = std::min(NR, nb - j);
-              const T* b = Bp + j * kb;  // panel j / NR starts at (j / NR) * NR * kb
-              T* c = C + i * ldc + jc + j;
-              if (ib == MR && jb == NR)
-                micro_kernel<T>(kb, a, b, c, ldc, alpha, beta_pc);
-              else
-                edge_tile<T>(kb, a, b, c, ldc, ib, jb, alpha, beta_pc);
-            }
+  for (int64_t ic = m0; ic < m1; ic += mc) {  // loop 5
+    const int64_t mb = std::min(mc, m1 - ic);
+    for (int64_t pc = 0; pc < g.K; pc += kc) {  // loop 4
+      const int64_t kb = std::min(kc, g.K - pc);
+      const T beta = pc == 0 ? g.beta : T(1);  // later K blocks accumulate onto the first one
+      pack<MR>(g.trans_a ? g.A + pc * g.lda + ic : g.A + ic * g.lda + pc, g.lda, !g.trans_a, kb, mb, Ap);
+      for (int64_t jc = n0; jc < n1; jc += nc) {  // loop 3
+        const int64_t nb = std::min(nc, n1 - jc);
+        pack<NR>(g.trans_b ? g.B + jc * g.ldb + pc : g.B + pc * g.ldb + jc, g.ldb, g.trans_b, kb, nb, Bp);
+        for (int64_t i = 0; i < mb; i += MR) {  // loop 2
+          const T* a = Ap + i * kb;  // micro-panel i / MR starts at (i / MR) * MR * kb
+          for (int64_t j = 0; j < nb; j += NR) {  // loop 1
+            const T* b = Bp + j * kb;
+            T* c = g.C + (ic + i) * g.ldc + jc + j;
+            if (mb - i >= MR && nb - j >= NR)
+              micro_kernel<T>(kb, a, b, c, g.ldc, g.alpha, beta);
+            else
+              edge_tile<T>(kb, a, b, c, g.ldc, std::min(MR, mb - i), std::min(NR, nb - j), g.alpha, beta);
           }
-        }  // (implicit barrier: nobody repacks Ap while another thread still reads it)
+        }
       }
     }
   }
+}
+
+// ---- 6. Threads: each one computes its own block of C. ----
+// C is cut into a grid of tm x tn blocks, one per thread. Each thread packs what it needs itself, so the
+// threads share nothing but the read-only A and B and never wait for each other (no barriers: on a busy
+// machine one descheduled thread would stall all the others at every barrier). The price is duplicated
+// packing: a thread packs (M/tm) x K of A and K x (N/tn) of B, so the grid is chosen to minimise
+// M/tm + N/tn: 2 threads split the longer side of C.
+template <class T>
+void gemm_parallel(const Gemm<T>& g) {
+  const int64_t m_panels = ceil_div(g.M, Blocking<T>::MR), n_panels = ceil_div(g.N, Blocking<T>::NR);
+  // Below ~64^3 multiply-adds, starting the threads costs more than they save.
+  const int max_threads = g.M * g.N * g.K < 64 * 64 * 64 ? 1 : omp_get_max_threads();
+#pragma omp parallel num_threads(max_threads)
+  {
+    const int64_t nt = omp_get_num_threads();  // 1 when called from inside another parallel region
+    int64_t tm = 1;
+    double best = -1;
+    for (int64_t d = 1; d <= nt; ++d) {
+      if (nt % d || d > m_panels || nt / d > n_panels) continue;
+      const double cost = double(g.M) / d + double(g.N) / (nt / d);
+      if (best < 0 || cost <= best) best = cost, tm = d;  // (a tie goes to splitting M)
+    }
+    const int64_t tn = best < 0 ? 1 : nt / tm;  // (tiny C: fewer blocks than threads, some stay idle)
+    const int64_t t = omp_get_thread_num();
+    if (t < tm * tn) {
+      const int64_t bi = t / tn, bj = t % tn;  // block (bi, bj): whole micro-panels, shared out evenly
+      const int64_t m0 = m_panels * bi / tm * Blocking<T>::MR, m1 = m_panels * (bi + 1) / tm * Blocking<T>::MR;
+      const int64_t n0 = n_panels * bj / tn * Blocking<T>::NR, n1 = n_panels * (bj + 1) / tn * Blocking<T>::NR;
+      if (m0 < g.M && n0 < g.N) gemm_block(g, m0, std::min(m1, g.M), n0, std::min(n1, g.N));
+    }
+  }
+}
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
+  gemm_parallel(Gemm<T>{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc});
 }
 
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  gemm_blocked<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void dgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
            int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  gemm_blocked<double>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm<double>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void gemm_naive(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A,

@@ -73,16 +73,22 @@ void matmul_float(const Tensor& out, const Tensor& a, const Tensor& b) {
   const Strides& sa = a.strides();
   const Strides& sb = b.strides();
   // Many small products: one matrix per thread. (The GEMM's own parallel region then runs on one thread,
-  // since nested parallelism is off.)
+  // since nested parallelism is off.) Otherwise one matrix after the other, each threaded by the GEMM.
   const bool over_batch = batch >= 4 && M * N * K < (int64_t(1) << 18);
-  const bool parallel = over_batch && batch * M * N * K >= cpu::kParallelThreshold;
-#pragma omp parallel if (parallel)
-  {
-    std::vector<T> scratch_a, scratch_b;  // per thread
+  if (over_batch && batch * M * N * K >= cpu::kParallelThreshold) {
+#pragma omp parallel
+    {
+      std::vector<T> scratch_a, scratch_b;  // per thread
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < batch; ++i) {
-      matmul_one(c + i * M * N, pa + i * sa[0], pb + i * sb[0], M, N, K, sa, sb, scratch_a, scratch_b);
+      for (int64_t i = 0; i < batch; ++i) {
+        matmul_one(c + i * M * N, pa + i * sa[0], pb + i * sb[0], M, N, K, sa, sb, scratch_a, scratch_b);
+      }
     }
+    return;
+  }
+  std::vector<T> scratch_a, scratch_b;
+  for (int64_t i = 0; i < batch; ++i) {
+    matmul_one(c + i * M * N, pa + i * sa[0], pb + i * sb[0], M, N, K, sa, sb, scratch_a, scratch_b);
   }
 }
 

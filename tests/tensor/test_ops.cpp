@@ -544,6 +544,51 @@ TEST(OpsReduce, SumOfManyFloat32ValuesStaysAccurate) {
   EXPECT_NEAR(got, 5000050000.0, 5000050000.0 * 1e-5);
 }
 
+TEST(OpsReduce, LargeStridedInputsMatchADoubleLoop) {
+  // [40, 33, 64] float32 viewed through a permute: big enough for the threaded paths, strided so no
+  // axis set is one contiguous run. The reference sums in double over the same logical indices.
+  const int64_t A = 40, B = 33, C = 64;
+  std::vector<float> v(static_cast<size_t>(A * B * C));
+  uint32_t s = 12345;
+  for (auto& e : v) {
+    s = s * 1664525u + 1013904223u;
+    e = static_cast<float>((s >> 8) % 2001) / 1000.0f - 1.0f;
+  }
+  Tensor base = f32(v, {A, B, C});
+  Tensor x = ops::permute(base, {2, 0, 1});  // [C, A, B]: x[c][a][b] = base[a][b][c]
+  auto at = [&](int64_t c, int64_t a, int64_t b) { return static_cast<double>(v[(a * B + b) * C + c]); };
+
+  std::vector<double> sum_cb(C * B, 0.0), max_ca(C * A, -kInf), all(1, 0.0);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t a = 0; a < A; ++a)
+      for (int64_t b = 0; b < B; ++b) {
+        sum_cb[c * B + b] += at(c, a, b);
+        max_ca[c * A + a] = std::max(max_ca[c * A + a], at(c, a, b));
+        all[0] += at(c, a, b);
+      }
+  expect_tensor(ops::sum(x, {1}), F32, {C, B}, sum_cb, 1e-5);
+  expect_tensor(ops::max(x, {2}), F32, {C, A}, max_ca, 0);
+  expect_tensor(ops::sum(x), F32, {}, all, 1e-5);
+  std::vector<double> mean_a(A, 0.0);
+  for (int64_t a = 0; a < A; ++a) {
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t b = 0; b < B; ++b) mean_a[a] += at(c, a, b);
+    mean_a[a] /= static_cast<double>(B * C);
+  }
+  expect_tensor(ops::mean(x, {0, 2}), F32, {A}, mean_a, 1e-5);
+  // argmax along the (strided) middle axis: first index of the max, found by a loop.
+  Tensor am = ops::argmax(x, 1);
+  std::vector<double> expected_am;
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t best = 0;
+      for (int64_t a = 1; a < A; ++a)
+        if (at(c, a, b) > at(c, best, b)) best = a;
+      expected_am.push_back(static_cast<double>(best));
+    }
+  expect_tensor(am, I64, {C, B}, expected_am, 0);
+}
+
 TEST(OpsReduce, Mean) {
   Tensor x = f32({1, 2, 3, 4, 5, 6}, {2, 3});
   expect_tensor(ops::mean(x), F32, {}, {3.5});
@@ -852,6 +897,37 @@ TEST(OpsRows, LayerNormAgainstDouble) {
   expect_tensor(ops::layer_norm(xtv, f64(wv, {C}), f64(bv, {C}), eps).out, F64, {R, C}, out, 1e-10);
 }
 
+TEST(OpsRows, ManyRowsAgainstADoubleLoop) {
+  // 600 rows of 97: the threaded row loop, softmax over a strided axis, and layer norm, each against double.
+  const int64_t R = 600, C = 97;
+  std::vector<double> xv = pseudo_random(R * C, 21);
+  for (auto& e : xv) e *= 8;  // logits in [-8, 8]
+  std::vector<float> xf(xv.begin(), xv.end());
+  std::vector<double> sm, lsm, ln;
+  for (int64_t r = 0; r < R; ++r) {
+    std::vector<double> row(xf.begin() + r * C, xf.begin() + (r + 1) * C);  // the float32 inputs, exactly
+    std::vector<double> p = softmax_ref(row);
+    double m = 0, var = 0;
+    for (double e : row) m += e;
+    m /= C;
+    for (double e : row) var += (e - m) * (e - m);
+    var /= C;
+    for (int64_t c = 0; c < C; ++c) {
+      sm.push_back(p[c]);
+      lsm.push_back(std::log(p[c]));
+      ln.push_back((row[c] - m) / std::sqrt(var + 1e-5));
+    }
+  }
+  Tensor x = f32(xf, {R, C});
+  expect_tensor(ops::softmax(x, -1), F32, {R, C}, sm, 1e-5);
+  expect_tensor(ops::log_softmax(x, -1), F32, {R, C}, lsm, 1e-5);
+  expect_tensor(ops::layer_norm(x, Tensor(), Tensor(), 1e-5).out, F32, {R, C}, ln, 1e-4);
+  // The same rows stored transposed, normalised over axis 0.
+  Tensor xt = ops::contiguous(ops::transpose(x, 0, 1));  // [C, R]
+  Tensor st = ops::softmax(xt, 0);
+  expect_tensor(ops::contiguous(ops::transpose(st, 0, 1)), F32, {R, C}, sm, 1e-5);
+}
+
 // =============================================================================================
 // joining and splitting
 // =============================================================================================
@@ -970,6 +1046,24 @@ TEST(OpsIndex, ScatterAdd) {
                                       {"scatter_add", "[2, 4]", "[2, 5]"});
   EXPECT_ERROR(std::invalid_argument, [&] { ops::scatter_add(x, 0, index, ops::ones({2, 5}, F64)); },
                                       {"scatter_add", "float64"});
+}
+
+TEST(OpsEmpty, EmptyTensorsFlowThrough) {
+  // Zero-size axes are legal everywhere: every op returns the right (empty) shape without touching memory.
+  Tensor e = ops::zeros({0, 4});
+  expect_tensor(ops::binary(BinaryOp::Add, e, ops::ones({4})), F32, {0, 4}, {});
+  expect_tensor(ops::unary(UnaryOp::Exp, e), F32, {0, 4}, {});
+  expect_tensor(ops::transpose(e, 0, 1), F32, {4, 0}, {});
+  expect_tensor(ops::contiguous(ops::transpose(e, 0, 1)), F32, {4, 0}, {});
+  expect_tensor(ops::matmul(e, ops::ones({4, 2})), F32, {0, 2}, {});
+  expect_tensor(ops::softmax(e, -1), F32, {0, 4}, {});
+  expect_tensor(ops::layer_norm(e, Tensor(), Tensor()).out, F32, {0, 4}, {});
+  expect_tensor(ops::sum(e, {0}), F32, {4}, {0, 0, 0, 0});
+  expect_tensor(ops::sum(e, {1}), F32, {0}, {});
+  expect_tensor(ops::max(e, {1}), F32, {0}, {});  // nothing to reduce over is fine when no row exists
+  expect_tensor(ops::concat({e, ops::ones({1, 4})}, 0), F32, {1, 4}, {1, 1, 1, 1});
+  expect_tensor(ops::index_select(e, 1, i64({3, 0}, {2})), F32, {0, 2}, {});
+  EXPECT_TRUE(std::isnan(ops::mean(ops::zeros({0})).item()));  // 0 / 0, as torch
 }
 
 // =============================================================================================
