@@ -114,6 +114,10 @@ void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph)
     }
     g = ops::ones_like(root);
   }
+  if (g.dtype() != root.dtype()) {
+    throw std::invalid_argument(std::string("backward: gradient of dtype ") + dtype_name(g.dtype()) +
+                                " does not match the output's dtype " + dtype_name(root.dtype()));
+  }
   if (g.shape() != root.shape()) {
     throw std::invalid_argument("backward: gradient of shape " + shape_str(g.shape()) +
                                 " does not match the output's shape " + shape_str(root.shape()));

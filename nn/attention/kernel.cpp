@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "autograd/functions.h"
+#include "autograd/node.h"
 
 namespace glance::nn {
 
@@ -20,18 +21,40 @@ void check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, const TokenLay
 
 Tensor reference_attention(const Tensor& q, const Tensor& k, const Tensor& v, const TokenLayout& layout, double scale) {
   check_qkv(q, k, v, layout);
-  std::vector<Tensor> outputs;
-  for (int64_t b = 0; b < layout.batch_size(); ++b) {
-    int64_t start = layout.clip_begin(b), n = layout.clip_tokens(b);
+  // Forward, clip by clip: S = q k^T * scale, P = softmax(S), out = P v. P is kept for the backward
+  // pass: this is the "materialise the scores" rung, O(H L^2) memory per clip.
+  std::vector<int64_t> offsets = layout.offsets();
+  Tensor out = ops::zeros_like(q);
+  std::vector<Tensor> probs(offsets.size() - 1);
+  for (size_t b = 0; b + 1 < offsets.size(); ++b) {
+    int64_t start = offsets[b], n = offsets[b + 1] - offsets[b];
     if (n == 0) continue;
-    Tensor qb = narrow(q, 1, start, n);  // [H, n, d]
-    Tensor kb = narrow(k, 1, start, n);
-    Tensor vb = narrow(v, 1, start, n);
-    Tensor scores = matmul(qb, transpose(kb, 1, 2)) * scale;  // [H, n, n]: only this clip's pairs
-    outputs.push_back(matmul(softmax(scores, -1), vb));        // [H, n, d]
+    Tensor qb = ops::narrow(q, 1, start, n), kb = ops::narrow(k, 1, start, n), vb = ops::narrow(v, 1, start, n);
+    Tensor scores = ops::binary(BinaryOp::Mul, ops::matmul(qb, ops::transpose(kb, 1, 2)), scale);  // [H, n, n]
+    probs[b] = ops::softmax(scores, -1);
+    ops::copy_(ops::narrow(out, 1, start, n), ops::matmul(probs[b], vb));                          // [H, n, d]
   }
-  if (outputs.empty()) return zeros_like(q);
-  return outputs.size() == 1 ? outputs[0] : concat(outputs, 1);
+  // Backward, clip by clip, with the saved P:
+  //   dV = P^T dO      dP = dO V^T      dS = P * (dP - rowsum(dP * P))      dQ = dS K * scale   dK = dS^T Q * scale
+  autograd::record("reference_attention", {q, k, v}, out,
+                   [q, k, v, offsets, probs, scale](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dq = ops::zeros_like(q), dk = ops::zeros_like(k), dv = ops::zeros_like(v);
+    for (size_t b = 0; b + 1 < offsets.size(); ++b) {
+      int64_t start = offsets[b], n = offsets[b + 1] - offsets[b];
+      if (n == 0) continue;
+      Tensor qb = ops::narrow(q, 1, start, n), kb = ops::narrow(k, 1, start, n), vb = ops::narrow(v, 1, start, n);
+      Tensor gb = ops::narrow(g, 1, start, n);
+      const Tensor& p = probs[b];
+      Tensor dp = ops::matmul(gb, ops::transpose(vb, 1, 2));
+      Tensor row = ops::sum(ops::binary(BinaryOp::Mul, dp, p), {-1}, true);
+      Tensor ds = ops::binary(BinaryOp::Mul, ops::binary(BinaryOp::Mul, p, ops::binary(BinaryOp::Sub, dp, row)), scale);
+      ops::copy_(ops::narrow(dv, 1, start, n), ops::matmul(ops::transpose(p, 1, 2), gb));
+      ops::copy_(ops::narrow(dq, 1, start, n), ops::matmul(ds, kb));
+      ops::copy_(ops::narrow(dk, 1, start, n), ops::matmul(ops::transpose(ds, 1, 2), qb));
+    }
+    return {dq, dk, dv};
+  });
+  return out;
 }
 
 namespace {

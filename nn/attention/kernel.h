@@ -20,7 +20,8 @@ using AttentionKernel =
     std::function<Tensor(const Tensor& q, const Tensor& k, const Tensor& v, const TokenLayout& layout, double scale)>;
 
 // The reference: for each clip, materialise its [H, L, L] score matrix, softmax it, multiply by v.
-// Memory O(H L^2) per clip; built from differentiable ops, so its backward comes from autograd.
+// Memory O(H L^2) per clip. One autograd node for the whole pack, with the backward written out next to
+// the forward (recording each clip's slices separately would make backward cost O(B * N_total)).
 Tensor reference_attention(const Tensor& q, const Tensor& k, const Tensor& v, const TokenLayout& layout, double scale);
 
 // The kernel registry: "reference" is built in; others register themselves by name.

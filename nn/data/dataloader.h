@@ -74,7 +74,11 @@ class DataLoader {
   // The next batch of the epoch, or nothing at its end. Rethrows an error raised by collate.
   std::optional<Batch> next() {
     if (next_to_hand_out_ >= batches_.size()) return std::nullopt;
-    if (options_.prefetch == 0) return collate_(batches_[next_to_hand_out_++]);
+    if (options_.prefetch == 0) {
+      Batch batch = collate_(batches_[next_to_hand_out_]);  // a throw leaves the position unchanged
+      ++next_to_hand_out_;
+      return batch;
+    }
     std::unique_lock<std::mutex> lock(mutex_);
     ready_.wait(lock, [this] { return !queue_.empty() || error_; });
     if (queue_.empty()) std::rethrow_exception(error_);  // batches built before the failure come first

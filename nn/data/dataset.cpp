@@ -13,8 +13,10 @@ std::vector<int64_t> epoch_order(int64_t size, bool shuffle, uint64_t seed, int6
     for (int64_t i = 0; i < size; ++i) order[i] = i;
     return order;
   }
-  // A generator of its own per epoch: the order never depends on other draws made elsewhere.
-  Generator gen(seed * 1000003ULL + static_cast<uint64_t>(epoch));
+  // A stream of its own per epoch: key = seed, counter starting at epoch * 2^40, so (seed, epoch) pairs
+  // never share random numbers, and the order never depends on draws made elsewhere.
+  Generator gen(seed);
+  gen.set_state({seed, static_cast<uint64_t>(epoch) << 40});
   return ops::randperm(size, &gen).to_vector<int64_t>();
 }
 

@@ -1,22 +1,23 @@
 // The CPU GEMM, written the way BLIS and GotoBLAS write it. C = alpha * op(A) * op(B) + beta * C, row-major.
 //
-// The whole speed story is memory. One FMA unit wants two new operands every half cycle, and main memory
-// delivers a tiny fraction of that, so the work is arranged so that nearly every operand comes out of a
-// register or the L1 cache. Five loops cut the problem into blocks sized for each level of the hierarchy:
+// The whole speed story is memory. Each core can start two 16-wide FMAs per cycle, and even the L2 cache
+// cannot feed operands at that rate, let alone main memory. So the work is cut into blocks sized for each
+// level of the memory hierarchy, and nearly every operand the FMAs consume comes out of a register or L1:
 //
 //   for ic in M step MC                  loop 5   rows of A and C            the packed A block lives in L3
 //     for pc in K step KC                loop 4   one rank-KC update of C
-//       pack op(A)[ic:+MC, pc:+KC] -> Ap           (MC x KC, all threads help, shared)
-//       for jc in N step NC              loop 3   THREADS split this loop    the packed B block lives in L2
-//         pack op(B)[pc:+KC, jc:+NC] -> Bp         (KC x NC, one per thread)
+//       pack op(A)[ic:+MC, pc:+KC] -> Ap           (MC x KC)
+//       for jc in N step NC              loop 3                              the packed B block lives in L2
+//         pack op(B)[pc:+KC, jc:+NC] -> Bp         (KC x NC)
 //         for ir in MC step MR           loop 2   one A micro-panel (MR x KC) stays in L1
 //           for jr in NC step NR         loop 1   B micro-panels (KC x NR) stream from L2
 //             micro-kernel: C[ir:+MR, jr:+NR] += Ap panel * Bp panel   (an MR x NR tile held in registers)
 //
-// Row-major C = A*B is column-major C^T = B^T * A^T, so this is BLIS's loop nest with A and B swapped: the
-// operand that is broadcast element by element (A) sits in L1 and the operand loaded as whole vectors (B)
-// streams from L2. Packing copies each block into the exact order the micro-kernel reads it (contiguous,
-// 64-byte aligned, transposes already applied, edges padded with zeros), so the kernel has one code path.
+// Row-major C = A*B is column-major C^T = B^T * A^T, so this is BLIS's loop nest with the roles of A and B
+// swapped: the operand broadcast one element at a time (A) sits in L1 and the operand loaded as whole
+// vectors (B) streams from L2. Packing copies each block into the exact order the micro-kernel reads it
+// (contiguous, 64-byte aligned, transposes already applied, edges padded with zeros), so the kernel has a
+// single code path. Threads each take their own block of C and run the five loops on it (section 6).
 #include "tensor/cpu/gemm.h"
 
 #include <omp.h>
@@ -24,18 +25,19 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if defined(__AVX__)
 #include <immintrin.h>
 #endif
 
 namespace glance::cpu {
 namespace {
 
-// ---- 1. The SIMD vocabulary: one vector type V of W lanes and the five operations the kernel needs. ----
-// The register tile is MR rows x NV vectors. It must fit the register file with room for the NV loaded B
-// vectors and one broadcast A value: AVX-512 has 32 zmm registers, so 12 x 2 = 24 accumulators (+2 +1);
-// AVX2 has 16 ymm registers, so 6 x 2 = 12 (+2 +1); the portable SSE2 build has 16 xmm registers, 4 x 2.
-// MR * NV FMAs per k against NV loads + MR broadcasts keeps the loads well below the FMA rate.
+// ---- 1. The SIMD vocabulary: one vector type V of W lanes and the operations the kernel needs. ----
+// The register tile is MR rows x NV vectors. It must fit the register file together with the NV loaded B
+// vectors and one broadcast A value: AVX-512 has 32 zmm registers, 8 x 3 = 24 accumulators (+3 +1);
+// AVX2 has 16 ymm registers, 6 x 2 = 12 (+2 +1); the portable SSE2 build 16 xmm registers, 4 x 2.
+// Per k the kernel does MR*NV FMAs for NV vector loads and MR broadcasts. Measured on the Xeon (Skylake-SP)
+// this was written on, with the same packing, 8 x 48 beat 12 x 32, 14 x 32, 6 x 64 and 9 x 48.
 template <class T>
 struct Simd;
 #if defined(__AVX512F__)
@@ -112,12 +114,14 @@ struct Simd<double> : PortableSimd<double> {};
 #endif
 
 // ---- 2. Block sizes. ----
-// MR, NR: the register tile above.
-// KC: an A micro-panel (MR x KC) must stay in the 32 KiB L1 while every B micro-panel of the block streams
-//     past it: 12 x 384 floats = 18 KiB, about half of L1, leaving the rest for the B stream and C.
-//     A long KC also amortises the load/store of the C tile over more FMAs.
-// NC: the packed B block (KC x NC) must stay in the 1 MiB per-core L2: 384 x 512 floats = 768 KiB.
-// MC: the packed A block (MC x KC) is shared by all threads and lives in L3: 3072 x 384 floats = 4.5 MiB.
+// MR, NR: the register tile above (8 x 48 floats with AVX-512).
+// KC: an A micro-panel (MR x KC) stays in the 32 KiB L1 while all the B micro-panels of the block stream
+//     past it: 8 x 384 floats = 12 KiB, leaving room for the B stream. A long KC also spreads the load and
+//     store of the C tile (once per KC) over more FMAs.
+// NC: the packed B block (KC x NC) stays in the 1 MiB per-core L2: 384 x 384 floats = 576 KiB, about
+//     half of it, since the A micro-panels and C tiles pass through L2 too.
+// MC: the packed A block (MC x KC) lives in L3: up to 3072 x 384 floats = 4.5 MiB. It bounds the
+//     buffer; most problems have a single M block per thread.
 // Double uses the same byte budgets, so half the element counts in K and N.
 template <class T>
 struct Blocking {

@@ -584,6 +584,10 @@ TEST(Gradcheck, Gather) {
   Tensor small = index_tensor({1, 0, 1, 1}, {2, 2});  // index smaller than x in the other axis
   auto h = [small](const Inputs& x) { return gather(x[0], 1, small); };
   EXPECT_GRADCHECK(h, (Inputs{randn_leaf({3, 4}, 3)}));
+  // A transposed (non-contiguous) gradient reaches gather's backward, and the index itself is a view.
+  Tensor idx_t = ops::transpose(idx1, 0, 1);
+  auto t = [idx_t](const Inputs& x) { return transpose(gather(transpose(x[0], 0, 1), 0, idx_t), 0, 1); };
+  EXPECT_GRADCHECK(t, (Inputs{randn_leaf({3, 4}, 4)}));
 }
 
 TEST(Gradcheck, ScatterAdd) {
@@ -593,6 +597,11 @@ TEST(Gradcheck, ScatterAdd) {
   Tensor idx1 = index_tensor({0, 0, 3, 1, 2, 1}, {3, 2});  // axis 1
   auto g = [idx1](const Inputs& x) { return scatter_add(x[0], 1, idx1, x[1]); };
   EXPECT_GRADCHECK(g, (Inputs{randn_leaf({3, 4}, 3), randn_leaf({3, 2}, 4)}));
+  // Non-contiguous x and src, and a non-contiguous gradient arriving from a transpose.
+  auto v = [idx1](const Inputs& x) {
+    return transpose(scatter_add(transpose(x[0], 0, 1), 1, idx1, transpose(x[1], 0, 1)), 0, 1);
+  };
+  EXPECT_GRADCHECK(v, (Inputs{randn_leaf({4, 3}, 7), randn_leaf({2, 3}, 8)}));
   // Only src requires grad.
   Generator gen(5);
   Tensor base = ops::randn({3, 4}, F64, &gen);

@@ -271,6 +271,21 @@ TEST(Module, RejectsDuplicateEmptyAndDottedNames) {
   EXPECT_TRUE(m.named_buffers().empty());
 }
 
+TEST(ModuleList, NamesChildrenByPosition) {
+  Module model;
+  auto list = model.register_module("blocks", std::make_shared<ModuleList>());
+  auto first = list->push_back(std::make_shared<Linear>(2, 3));
+  auto second = list->push_back(std::make_shared<Linear>(3, 1, false));
+  EXPECT_EQ(list->size(), 2);
+  std::vector<std::string> names;
+  for (auto& [name, _] : model.named_parameters()) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"blocks.0.weight", "blocks.0.bias", "blocks.1.weight"}));
+  EXPECT_TRUE(model.state_dict()["blocks.1.weight"].same(second->weight));
+  EXPECT_EQ(first->out_features, 3);
+  model.eval();
+  EXPECT_FALSE(second->is_training());
+}
+
 TEST(Module, ToCpuIsANoOpThatKeepsHandlesAndStorage) {
   Net net;
   auto handles = net.state_dict();

@@ -758,6 +758,17 @@ TEST(OpsMatmul, TransposedViewsAsInputs) {
   expect_tensor(ops::matmul(a, batch), F32, {2, 2, 2}, {58, 64, 139, 154, 58, 64, 139, 154});
 }
 
+TEST(OpsMatmul, BroadcastRowsAndPermutedBatches) {
+  Tensor x = iota({3, 4});
+  // Every row of a is the same stored row (stride 0): out[i][j] = x[0][j] + 2 x[1][j] + 3 x[2][j] = 6j + 32.
+  Tensor a = ops::expand(f32({1, 2, 3}, {1, 3}), {4, 3});
+  expect_tensor(ops::matmul(a, x), F32, {4, 4}, {32, 38, 44, 50, 32, 38, 44, 50, 32, 38, 44, 50, 32, 38, 44, 50});
+  // A batch axis that is not outermost in memory: p[m][b][k] = 12m + 4b + k, permuted to [b, m, k];
+  // times ones [3, 4, 1] gives the row sums 48m + 16b + 6.
+  Tensor p = ops::permute(iota({2, 3, 4}), {1, 0, 2});
+  expect_tensor(ops::matmul(p, ops::ones({3, 4, 1})), F32, {3, 2, 1}, {6, 54, 22, 70, 38, 86});
+}
+
 TEST(OpsMatmul, LargerShapesAgainstADoubleLoop) {
   // Shapes that are not multiples of any tile size, so every edge path of the GEMM runs.
   struct Case {
@@ -1064,6 +1075,16 @@ TEST(OpsEmpty, EmptyTensorsFlowThrough) {
   expect_tensor(ops::concat({e, ops::ones({1, 4})}, 0), F32, {1, 4}, {1, 1, 1, 1});
   expect_tensor(ops::index_select(e, 1, i64({3, 0}, {2})), F32, {0, 2}, {});
   EXPECT_TRUE(std::isnan(ops::mean(ops::zeros({0})).item()));  // 0 / 0, as torch
+}
+
+TEST(OpsIndex, StridedIndexAndSource) {
+  Tensor x = iota({3, 4});
+  Tensor it = ops::transpose(i64({0, 1, 2, 3, 3, 2}, {2, 3}), 0, 1);  // [[0, 3], [1, 3], [2, 2]], not contiguous
+  expect_tensor(ops::gather(x, 1, it), F32, {3, 2}, {0, 3, 5, 7, 10, 10});
+  Tensor every_other = ops::slice(i64({3, 0, 1, 0, 2, 0}, {6}), 0, 0, 6, 2);  // [3, 1, 2] with stride 2
+  expect_tensor(ops::index_select(x, 1, every_other), F32, {3, 3}, {3, 1, 2, 7, 5, 6, 11, 9, 10});
+  Tensor src = ops::transpose(iota({2, 3}), 0, 1);  // [[0, 3], [1, 4], [2, 5]]
+  expect_tensor(ops::scatter_add(ops::zeros({3, 4}), 1, it, src), F32, {3, 4}, {0, 0, 0, 3, 0, 1, 0, 4, 0, 0, 7, 0});
 }
 
 // =============================================================================================
