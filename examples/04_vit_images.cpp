@@ -44,7 +44,7 @@ int main() {
     if (shown++ < 10) std::cout << "  " << name << " " << shape_str(p.shape()) << "\n";
   }
 
-  const int64_t epochs = 6, batch_size = 64;
+  const int64_t epochs = 12, batch_size = 64;
   DataLoader<LabeledBatch> loader(train.size(), {.batch_size = batch_size, .shuffle = true, .seed = 0},
                                   [&](const std::vector<int64_t>& idx) { return stack_examples(train, idx); });
   AdamW optimizer(decay_groups(model, 1e-3, 0.05));

@@ -162,7 +162,7 @@ void* scratch(int slot, size_t bytes) {
 // (rows of X contiguous) or, when `transposed`, src[j*ld + k] (columns of X contiguous).
 //   A block: X(k, i) = op(A)(i, k), R = MR.   B block: X(k, j) = op(B)(k, j), R = NR.
 #if defined(__AVX__)
-// Transposes the 8 x 8 float block s (rows s + r*ls) into d (rows d + r*ld): three rounds of shuffles.
+// Transposes the 8 x 8 block s (rows s + r*ls) into d (rows d + r*ld). Float: three rounds of shuffles.
 inline void transpose8x8(const float* s, int64_t ls, float* d, int64_t ld) {
   __m256 r[8], t[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(s + i * ls);
@@ -180,6 +180,22 @@ inline void transpose8x8(const float* s, int64_t ls, float* d, int64_t ld) {
     _mm256_storeu_ps(d + i * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
     _mm256_storeu_ps(d + (i + 4) * ld, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
   }
+}
+// The same for double, as four 4 x 4 transposes.
+inline void transpose8x8(const double* s, int64_t ls, double* d, int64_t ld) {
+  for (int bi = 0; bi < 8; bi += 4)
+    for (int bj = 0; bj < 8; bj += 4) {
+      const double* p = s + bi * ls + bj;
+      __m256d r0 = _mm256_loadu_pd(p), r1 = _mm256_loadu_pd(p + ls);
+      __m256d r2 = _mm256_loadu_pd(p + 2 * ls), r3 = _mm256_loadu_pd(p + 3 * ls);
+      __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+      __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+      double* q = d + bj * ld + bi;
+      _mm256_storeu_pd(q, _mm256_permute2f128_pd(t0, t2, 0x20));
+      _mm256_storeu_pd(q + ld, _mm256_permute2f128_pd(t1, t3, 0x20));
+      _mm256_storeu_pd(q + 2 * ld, _mm256_permute2f128_pd(t0, t2, 0x31));
+      _mm256_storeu_pd(q + 3 * ld, _mm256_permute2f128_pd(t1, t3, 0x31));
+    }
 }
 #endif
 
@@ -199,17 +215,18 @@ void pack(const T* src, int64_t ld, bool transposed, int64_t kb, int64_t w, T* d
     return;
   }
   // Transposed: each column j of X is a contiguous row of src. Work in 8 x 8 blocks so that both the
-  // reads (8 values of one source row) and the writes (8 values of one panel row) are contiguous.
+  // reads (8 values of one source row) and the writes (8 values of one panel row) are contiguous, and
+  // walk 8 source rows at a time along k (8 sequential streams, easy for the hardware prefetcher).
   for (int64_t q = 0; q < panels; ++q) {
     T* d = dst + q * R * kb;
     const int64_t n = std::min(R, w - q * R);
     const T* s = src + q * R * ld;
-    for (int64_t k0 = 0; k0 < kb; k0 += 8) {
-      const int64_t kn = std::min<int64_t>(8, kb - k0);
-      for (int64_t j0 = 0; j0 < R; j0 += 8) {
-        const int64_t jn = std::min<int64_t>(8, n - j0);
+    for (int64_t j0 = 0; j0 < R; j0 += 8) {
+      const int64_t jn = std::min<int64_t>(8, n - j0);
+      for (int64_t k0 = 0; k0 < kb; k0 += 8) {
+        const int64_t kn = std::min<int64_t>(8, kb - k0);
 #if defined(__AVX__)
-        if constexpr (sizeof(T) == 4 && R % 8 == 0) {
+        if constexpr (R % 8 == 0) {
           if (kn == 8 && jn == 8) {
             transpose8x8(s + j0 * ld + k0, ld, d + k0 * R + j0, R);
             continue;
