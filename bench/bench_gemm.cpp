@@ -8,8 +8,10 @@
 // GFLOP/s = 2*M*N*K / best time. Timing: after warm-up calls, the two libraries run in alternating rounds
 // (glance x R, OpenBLAS x R, glance x R, ...; 5 rounds by default) and each keeps its best (minimum) time,
 // the usual statistic on a shared, noisy machine. Between rounds the program sleeps 0.2 s: each library's
-// idle worker threads keep spinning for a while after a call (OpenBLAS's for about 2^28 cycles, ~0.1 s),
-// and a spinning thread from one library steals a core from the other library's next call.
+// idle worker threads keep polling for work for a while after a call (OpenBLAS: OPENBLAS_THREAD_TIMEOUT;
+// OpenMP: OMP_WAIT_POLICY / GOMP_SPINCOUNT), and a polling thread of one library steals a core from the
+// other library's next call (on a loaded machine a glance call made right after an OpenBLAS call was
+// measured many times slower than one made after the pause).
 #include <cblas.h>
 #include <omp.h>
 
@@ -141,9 +143,16 @@ int main(int argc, char** argv) {
            {197, 768, 2304, true}};
     f64 = {{512, 512, 512, false}, {1024, 1024, 1024, false}};
   }
-  const double budget = quick ? 0.1 : 1.0;  // seconds of timed calls per case (both libraries together)
+  const double budget = quick ? 0.2 : 1.0;  // seconds of timed calls per case (both libraries together)
+  {  // start both thread pools before the first case is timed
+    std::vector<float> x(256 * 256, 1.0f), y(256 * 256);
+    glance::cpu::sgemm(false, false, 256, 256, 256, 1.0f, x.data(), 256, x.data(), 256, 0.0f, y.data(), 256);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 256, 256, 256, 1.0f, x.data(), 256, x.data(), 256, 0.0f,
+                y.data(), 256);
+  }
   for (const Case& c : f32) {
-    std::fprintf(stderr, "f32 %lldx%lldx%lld%s\n", (long long)c.M, (long long)c.K, (long long)c.N, c.trans_b ? " bT" : "");
+    std::fprintf(stderr, "f32 %lldx%lldx%lld%s\n", (long long)c.M, (long long)c.K, (long long)c.N,
+                 c.trans_b ? " bT" : "");
     run_case<float>("gemm_f32", c, threads, rounds, budget);
   }
   for (const Case& c : f64) {

@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #if defined(__AVX__)
 #include <immintrin.h>
 #endif
@@ -89,8 +90,8 @@ struct Simd<double> {
   static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
 };
 #else
-// Portable: GCC/Clang vector extensions, 16 bytes wide (SSE2 on plain x86-64, NEON on ARM). No FMA here,
-// so fma() is a multiply and an add.
+// Portable: GCC/Clang vector extensions, 16 bytes wide (SSE2 on plain x86-64). No FMA is assumed, so
+// fma() is a multiply and an add.
 constexpr int64_t kMR = 4, kNV = 2;  // float tile 4 x 8, double tile 4 x 4
 template <class T>
 struct PortableSimd {
@@ -138,7 +139,7 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 // Packing buffers are reused across calls: one per thread and purpose, grown on demand and never shrunk.
-// Allocating a few MiB per call would page-fault it in again on every call, which costs ~5% at 1024^3.
+// (A fresh allocation of a few MiB per call would be page-faulted in again on every call.)
 void* scratch(int slot, size_t bytes) {
   struct Buffer {
     void* p = nullptr;
@@ -151,6 +152,10 @@ void* scratch(int slot, size_t bytes) {
     std::free(b.p);
     b.size = round_up(int64_t(bytes), 4096);
     b.p = std::aligned_alloc(64, b.size);
+    if (b.p == nullptr) {
+      b.size = 0;
+      throw std::bad_alloc();
+    }
   }
   return b.p;
 }
@@ -374,8 +379,8 @@ void gemm_block(const Gemm<T>& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1
 template <class T>
 void gemm_parallel(const Gemm<T>& g) {
   const int64_t m_panels = ceil_div(g.M, Blocking<T>::MR), n_panels = ceil_div(g.N, Blocking<T>::NR);
-  // Below ~64^3 multiply-adds, starting the threads costs more than they save.
-  const int max_threads = g.M * g.N * g.K < 64 * 64 * 64 ? 1 : omp_get_max_threads();
+  // A product below 64^3 multiply-adds takes a few microseconds: not worth waking other threads for.
+  const int max_threads = double(g.M) * double(g.N) * double(g.K) < 64.0 * 64 * 64 ? 1 : omp_get_max_threads();
 #pragma omp parallel num_threads(max_threads)
   {
     const int64_t nt = omp_get_num_threads();  // 1 when called from inside another parallel region

@@ -5,8 +5,12 @@
 //   op(B) is [K, N]: likewise with trans_b and ldb
 //   C is [M, N] with row stride ldc
 //
-// A cache-blocked, packed GEMM in the BLIS style with a SIMD micro-kernel, threaded with OpenMP.
-// See docs/01-tensors.md ("Matrix multiply") for the walk-through.
+// BLAS semantics (sgemm, dgemm): beta == 0 never reads C (NaN there is overwritten); K == 0 or alpha == 0 gives
+// C = beta * C without reading A or B; M == 0 or N == 0 does nothing.
+//
+// A cache-blocked, packed GEMM in the BLIS style with a SIMD micro-kernel (AVX-512, AVX2+FMA or portable,
+// chosen at compile time), threaded with OpenMP over omp_get_max_threads() threads. The result does not
+// depend on the thread count (bit for bit). See docs/01-tensors.md ("Matrix multiply") for the walk-through.
 #pragma once
 #include <cstdint>
 

@@ -197,31 +197,37 @@ TYPED_TEST(GemmTest, AlphaZeroReadsNeitherAnorB) {
   for (int i = 0; i < 4; ++i) EXPECT_EQ(C[i], T(-(i + 1)));
 }
 
-TYPED_TEST(GemmTest, OneAndTwoThreadsAgree) {
-  // Threads only split the work: every element is summed in the same order, so the results are identical.
+TYPED_TEST(GemmTest, ThreadCountsAgree) {
+  // Threads only split C into blocks: every element is summed in the same order, so 2, 3 and 4 threads
+  // (split along M, along N, or a 2 x 2 grid) give results identical to 1 thread.
   using T = TypeParam;
-  const int64_t M = 150, N = 300, K = 450;
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  std::vector<T> A(M * K), B(K * N), C1(M * N), C2(M * N);
-  for (auto& x : A) x = T(dist(rng));
-  for (auto& x : B) x = T(dist(rng));
-  for (bool tb : {false, true}) {
-    {
-      ThreadScope one(1);
-      fast_gemm(false, tb, M, N, K, T(1), A.data(), K, B.data(), tb ? K : N, T(0), C1.data(), N);
+  const int64_t shapes[][3] = {{150, 300, 450}, {300, 100, 200}};  // M, N, K: a wide C and a tall C
+  for (const auto& s : shapes) {
+    const int64_t M = s[0], N = s[1], K = s[2];
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<double> dist(-1.0, 1.0);
+    std::vector<T> A(M * K), B(K * N);
+    for (auto& x : A) x = T(dist(rng));
+    for (auto& x : B) x = T(dist(rng));
+    for (bool tb : {false, true}) {
+      std::vector<T> C1(M * N);
+      {
+        ThreadScope one(1);
+        fast_gemm(false, tb, M, N, K, T(1), A.data(), K, B.data(), tb ? K : N, T(0), C1.data(), N);
+      }
+      for (int threads : {2, 3, 4}) {
+        std::vector<T> Cn(M * N);
+        ThreadScope scope(threads);
+        fast_gemm(false, tb, M, N, K, T(1), A.data(), K, B.data(), tb ? K : N, T(0), Cn.data(), N);
+        EXPECT_EQ(C1, Cn) << "M=" << M << " N=" << N << " tb=" << tb << " threads=" << threads;
+      }
     }
-    {
-      ThreadScope two(2);
-      fast_gemm(false, tb, M, N, K, T(1), A.data(), K, B.data(), tb ? K : N, T(0), C2.data(), N);
-    }
-    EXPECT_EQ(C1, C2) << "tb=" << tb;
+    // And the threaded result is right.
+    Problem p;
+    p.M = M, p.N = N, p.K = K;
+    ThreadScope two(2);
+    check<T>(p);
   }
-  // And the threaded result is right.
-  Problem p;
-  p.M = M, p.N = N, p.K = K;
-  ThreadScope two(2);
-  check<T>(p);
 }
 
 }  // namespace
