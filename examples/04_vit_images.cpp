@@ -50,7 +50,7 @@ int main() {
   AdamW optimizer(decay_groups(model, 1e-3, 0.05));
   const int64_t total = epochs * loader.batches_per_epoch();
   ProgressBar bar(total, "images", std::cout);
-  MetricsLog log("04_vit_images.metrics.jsonl");  // one JSON line per step
+  MetricsLog log("runs/04_vit_images.metrics.jsonl");  // one JSON line per step
   int64_t step = 0;
   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
     loader.start_epoch(epoch);
