@@ -1,0 +1,122 @@
+// glance train / eval / predict.
+#include <iomanip>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "nn/json.h"
+#include "nn/safetensors.h"
+
+namespace glance::cli {
+
+int run_train(int argc, char** argv) {
+  Args a("glance train", "Train the RLT video transformer and print one JSON line with the result.");
+  add_model_options(a);
+  add_tokenizer_options(a);
+  add_data_options(a, 2048, 512);
+  add_optimizer_options(a, 4, 16, "2e-3");
+  a.option("save", "", "write the training state (model, optimizer, step, RNG) to this safetensors file");
+  a.option("load", "", "resume from a training state written by --save");
+  a.option("metrics", "runs/train.metrics.jsonl", "JSON Lines metrics log (one line per step)");
+  a.option("eval-every", "0", "> 0: evaluate every this many epochs too");
+  a.flag("progress", true, "show a progress bar");
+  if (!a.parse(argc, argv)) return 0;
+  check_device(a.str("device"));
+
+  rlt::TrainOptions o;
+  o.model = model_from(a);
+  o.tokenizer = tokenizer_from(a, o.model);
+  Datasets data = datasets_from(a, o.model);
+  o.model.classes = static_cast<int64_t>(data.train->class_names().size());
+  o.epochs = a.integer("epochs");
+  o.steps = a.integer("steps");
+  o.batch_size = a.integer("batch-size");
+  o.lr = a.number("lr");
+  o.weight_decay = a.number("weight-decay");
+  o.label_smoothing = a.number("label-smoothing");
+  o.seed = static_cast<uint64_t>(a.integer("seed"));
+  o.save_path = a.str("save");
+  o.load_path = a.str("load");
+  o.metrics_path = a.str("metrics");
+  o.eval_every = a.integer("eval-every");
+  o.progress = a.on("progress");
+  o.name = rlt::policy_name(o.tokenizer.policy);
+  std::cout << "data: " << data.train->describe() << "\n";
+  rlt::Trainer trainer(o, *data.train, data.val.get());
+  std::cout << "model: " << o.model.to_json() << " (" << trainer.model().parameter_count() << " parameters)\n";
+  const rlt::RunResult r = trainer.run();
+  std::cout << result_json(r) << "\n";
+  return 0;
+}
+
+int run_eval(int argc, char** argv) {
+  Args a("glance eval", "Evaluate a checkpoint written by glance train --save; prints one JSON line.");
+  a.option("load", "", "the checkpoint (required)");
+  add_data_options(a, 2048, 512);
+  a.option("tau", "", "override the checkpoint's tau");
+  a.option("drop", "", "override the checkpoint's token policy (rlt, dense, random)");
+  a.option("seed", "0", "seed of the built-in dataset (validation clips use seed 2*seed+2, as in train)");
+  a.option("batch-size", "32", "clips per forward pass");
+  a.option("device", "cpu", "cpu");
+  if (!a.parse(argc, argv)) return 0;
+  check_device(a.str("device"));
+  if (a.str("load").empty()) throw std::invalid_argument("glance eval: --load FILE is required");
+  const rlt::RunConfig config = rlt::read_run_config(a.str("load"));
+  rlt::TokenizerConfig tok = config.tokenizer;
+  if (a.given("tau")) tok.tau = a.number("tau");
+  if (a.given("drop")) tok.policy = rlt::parse_drop_policy(a.str("drop"));
+  rlt::RLTransformer model(config.model);
+  nn::load_checkpoint(a.str("load"), model);
+
+  std::unique_ptr<rlt::VideoDataset> data;
+  if (!a.str("data").empty()) {
+    data = std::make_unique<rlt::FolderClips>(a.str("data"), folder_from(a, config.model));
+  } else {
+    const uint64_t seed = static_cast<uint64_t>(a.integer("seed"));
+    data = std::make_unique<rlt::SyntheticClips>(synthetic_from(a, config.model, a.integer("val-clips"), 2 * seed + 2));
+  }
+  if (data->class_names() != config.class_names) {
+    throw std::invalid_argument("glance eval: the data's classes differ from the checkpoint's");
+  }
+  const rlt::EvalResult r = rlt::evaluate(model, *data, tok, a.integer("batch-size"));
+  nn::Json j = nn::Json::object();
+  j.set("checkpoint", a.str("load")).set("videos", r.videos).set("accuracy", r.accuracy).set("loss", r.loss);
+  j.set("kept_fraction", r.kept_fraction).set("policy", rlt::policy_name(tok.policy)).set("tau", tok.tau);
+  std::cout << j.dump() << "\n";
+  return 0;
+}
+
+int run_predict(int argc, char** argv) {
+  Args a("glance predict", "Class probabilities for the clips of a folder of frames (one JSON line).");
+  a.positional("CLIP_DIR", "a folder of frames (PNG/JPG/BMP, sorted by name)");
+  a.option("load", "", "the checkpoint (required)");
+  a.option("interval", "1", "take every interval-th frame");
+  a.option("device", "cpu", "cpu");
+  if (!a.parse(argc, argv)) return 0;
+  check_device(a.str("device"));
+  if (a.str("load").empty()) throw std::invalid_argument("glance predict: --load FILE is required");
+  const rlt::RunConfig config = rlt::read_run_config(a.str("load"));
+  rlt::RLTransformer model(config.model);
+  nn::load_checkpoint(a.str("load"), model);
+  rlt::ClipSampling sampling{.frames_per_clip = config.model.frames, .interval = a.integer("interval")};
+  const std::vector<Tensor> clips = rlt::clips_of_folder(a.arg("CLIP_DIR"), sampling, config.model.image_size);
+  // Average the probabilities of the folder's clips.
+  std::vector<double> mean(config.class_names.size(), 0.0);
+  for (const Tensor& clip : clips) {
+    const std::vector<double> p = rlt::predict_clip(model, clip, config.tokenizer);
+    for (size_t c = 0; c < mean.size(); ++c) mean[c] += p[c] / double(clips.size());
+  }
+  size_t best = 0;
+  nn::Json probs = nn::Json::object();
+  for (size_t c = 0; c < mean.size(); ++c) {
+    probs.set(config.class_names[c], mean[c]);
+    if (mean[c] > mean[best]) best = c;
+  }
+  nn::Json j = nn::Json::object();
+  j.set("clip_dir", a.arg("CLIP_DIR")).set("clips", static_cast<int64_t>(clips.size()));
+  j.set("prediction", config.class_names[best]).set("probabilities", probs);
+  std::cout << j.dump() << "\n";
+  return 0;
+}
+
+}  // namespace glance::cli

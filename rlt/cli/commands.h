@@ -1,0 +1,14 @@
+// The subcommands of the `glance` program, one function each (argv[1] is the subcommand's name).
+#pragma once
+
+namespace glance::cli {
+
+int run_demo(int argc, char** argv);       // cmd_demo.cpp
+int run_train(int argc, char** argv);      // cmd_train.cpp
+int run_eval(int argc, char** argv);       // cmd_train.cpp
+int run_predict(int argc, char** argv);    // cmd_train.cpp
+int run_tokenize(int argc, char** argv);   // cmd_tokenize.cpp
+int run_visualize(int argc, char** argv);  // cmd_visualize.cpp
+int run_generate(int argc, char** argv);   // cmd_tokenize.cpp: write the built-in dataset as PNG frames
+
+}  // namespace glance::cli

@@ -1,0 +1,145 @@
+#include "cli/common.h"
+
+#include <stdexcept>
+
+#include "nn/json.h"
+#include "tensor/device.h"
+
+namespace glance::cli {
+
+void add_model_options(Args& a, const std::string& preset) {
+  a.option("preset", preset, "model preset: tiny (64 px clips, dim 64), small (112 px, dim 192), base (ViT-B)");
+  a.option("dim", "", "override the preset's embedding width");
+  a.option("depth", "", "override the preset's number of blocks");
+  a.option("heads", "", "override the preset's number of heads");
+  a.option("frames", "", "override the preset's frames per clip");
+  a.option("size", "", "override the preset's frame size (pixels; frames are size x size)");
+  a.flag("pos-encoding", true, "add the sinusoidal positional encoding of each run's start");
+  a.flag("length-encoding", true, "add the learned run-length encoding");
+  a.option("attention", "reference", "attention kernel (registered name)");
+}
+
+void add_tokenizer_options(Args& a) {
+  a.flag("rlt", true, "drop static tubelets (--no-rlt: dense, every tubelet kept)");
+  a.option("drop", "", "token policy: rlt, dense or random (random: RLT's token count at random places)");
+  a.option("tau", "0.1", "keep a tubelet iff its static score is > tau (ImageNet-normalised units)");
+  a.option("compare", "adjacent", "adjacent (the paper: previous tubelet) or anchor (the run's first tubelet)");
+  a.option("tubelet", "", "override frames per tubelet (default: the preset's, 2)");
+  a.option("patch", "", "override the tubelet's side in pixels (default: the preset's, 16)");
+}
+
+void add_data_options(Args& a, int64_t train_clips, int64_t val_clips) {
+  a.option("data", "", "root/<class>/<clip>/<frames> to train on (default: the built-in dataset)");
+  a.option("val-data", "", "validation frames in the same layout (default with --data: none)");
+  a.option("frames-per-clip", "", "frames sampled per clip from --data (default: the model's frames)");
+  a.option("interval", "4", "take every interval-th frame from --data");
+  a.option("eval-clips", "1", "clips per video at evaluation (softmax averaged)");
+  a.flag("flip", true, "random horizontal flips when training on --data");
+  a.option("train-clips", std::to_string(train_clips), "built-in dataset: training clips");
+  a.option("val-clips", std::to_string(val_clips), "built-in dataset: validation clips");
+  a.option("objects", "1", "built-in dataset: moving objects per clip");
+  a.option("object-size", "14", "built-in dataset: object side in pixels");
+  a.option("speed", "2", "built-in dataset: object speed, pixels per frame");
+  a.option("pan", "0", "built-in dataset: camera pan, pixels per frame");
+  a.option("noise", "0", "built-in dataset: sensor noise std, grey levels");
+}
+
+void add_optimizer_options(Args& a, int64_t epochs, int64_t batch_size, const std::string& lr) {
+  a.option("epochs", std::to_string(epochs), "passes over the training clips");
+  a.option("steps", "0", "> 0: train exactly this many steps instead");
+  a.option("batch-size", std::to_string(batch_size), "clips per step");
+  a.option("lr", lr, "peak learning rate (AdamW; linear warm-up, cosine decay)");
+  a.option("weight-decay", "0.05", "AdamW's decoupled weight decay");
+  a.option("label-smoothing", "0.1", "cross-entropy label smoothing");
+  a.option("seed", "0", "seed for init, shuffling, augmentation and the built-in dataset");
+  a.option("device", "cpu", "cpu (cuda arrives with the CUDA backend)");
+}
+
+rlt::ModelConfig model_from(const Args& a) {
+  rlt::ModelConfig m = rlt::model_preset(a.str("preset"));
+  if (a.given("dim")) m.dim = a.integer("dim");
+  if (a.given("depth")) m.depth = a.integer("depth");
+  if (a.given("heads")) m.heads = a.integer("heads");
+  if (a.given("frames")) m.frames = a.integer("frames");
+  if (a.given("size")) m.image_size = a.integer("size");
+  if (a.given("tubelet")) m.tubelet = a.integer("tubelet");
+  if (a.given("patch")) m.patch = a.integer("patch");
+  m.pos_encoding = a.on("pos-encoding");
+  m.length_encoding = a.on("length-encoding");
+  m.attention_kernel = a.str("attention");
+  m.validate();
+  return m;
+}
+
+rlt::TokenizerConfig tokenizer_from(const Args& a, const rlt::ModelConfig& m) {
+  rlt::TokenizerConfig t;
+  t.tubelet = m.tubelet;
+  t.patch = m.patch;
+  t.tau = a.number("tau");
+  t.policy = a.on("rlt") ? rlt::DropPolicy::RLT : rlt::DropPolicy::Dense;
+  if (a.given("drop")) t.policy = rlt::parse_drop_policy(a.str("drop"));
+  t.compare = rlt::parse_compare_mode(a.str("compare"));
+  return t;
+}
+
+rlt::SyntheticVideoConfig synthetic_from(const Args& a, const rlt::ModelConfig& m, int64_t count, uint64_t seed) {
+  rlt::SyntheticVideoConfig s;
+  s.count = count;
+  s.frames = m.frames;
+  s.size = m.image_size;
+  s.objects = a.integer("objects");
+  s.object_size = a.integer("object-size");
+  s.speed = a.number("speed");
+  s.pan = a.number("pan");
+  s.noise = a.number("noise");
+  s.seed = seed;
+  return s;
+}
+
+rlt::FolderOptions folder_from(const Args& a, const rlt::ModelConfig& m) {
+  rlt::FolderOptions f;
+  f.sampling.frames_per_clip = a.given("frames-per-clip") ? a.integer("frames-per-clip") : m.frames;
+  if (f.sampling.frames_per_clip != m.frames) {
+    throw std::invalid_argument("--frames-per-clip " + std::to_string(f.sampling.frames_per_clip) +
+                                " differs from the model's " + std::to_string(m.frames) + " frames (use --frames)");
+  }
+  f.sampling.interval = a.integer("interval");
+  f.size = m.image_size;
+  f.flip = a.on("flip");
+  f.eval_clips = a.integer("eval-clips");
+  return f;
+}
+
+Datasets datasets_from(const Args& a, const rlt::ModelConfig& m) {
+  Datasets d;
+  const uint64_t seed = static_cast<uint64_t>(a.integer("seed"));
+  if (!a.str("data").empty()) {
+    d.train = std::make_unique<rlt::FolderClips>(a.str("data"), folder_from(a, m));
+    if (!a.str("val-data").empty()) d.val = std::make_unique<rlt::FolderClips>(a.str("val-data"), folder_from(a, m));
+  } else {
+    // Validation clips come from another seed: different backgrounds, shapes, colours and positions.
+    d.train = std::make_unique<rlt::SyntheticClips>(synthetic_from(a, m, a.integer("train-clips"), 2 * seed + 1));
+    d.val = std::make_unique<rlt::SyntheticClips>(synthetic_from(a, m, a.integer("val-clips"), 2 * seed + 2));
+  }
+  return d;
+}
+
+void check_device(const std::string& device) {
+  if (device == "cpu") return;
+  if (device.rfind("cuda", 0) == 0) {
+    throw std::invalid_argument("--device " + device +
+                                ": the CUDA backend does not run models yet in this build of glance (it arrives with "
+                                "the CUDA backend issue); use --device cpu");
+  }
+  throw std::invalid_argument("--device " + device + ": unknown device (cpu or cuda)");
+}
+
+std::string result_json(const rlt::RunResult& r) {
+  nn::Json j = nn::Json::object();
+  j.set("val_acc", r.val.accuracy).set("val_loss", r.val.loss).set("kept_fraction", r.kept_fraction);
+  j.set("clips_per_s", r.clips_per_s).set("steps", r.steps).set("clips", r.clips).set("seconds", r.seconds);
+  j.set("final_train_loss", r.final_loss);
+  return j.dump();
+}
+
+}  // namespace glance::cli

@@ -1,0 +1,35 @@
+// Options shared by `glance train`, `glance demo` and `glance eval`: the model, the tokenizer, the data
+// (built-in generator or frame folders) and the optimisation settings, declared once.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "cli/args.h"
+#include "rlt/clip_datasets.h"
+#include "rlt/trainer.h"
+
+namespace glance::cli {
+
+void add_model_options(Args& args, const std::string& preset = "tiny");
+void add_tokenizer_options(Args& args);
+void add_data_options(Args& args, int64_t train_clips, int64_t val_clips);
+void add_optimizer_options(Args& args, int64_t epochs, int64_t batch_size, const std::string& lr);
+
+rlt::ModelConfig model_from(const Args& args);
+rlt::TokenizerConfig tokenizer_from(const Args& args, const rlt::ModelConfig& model);
+rlt::SyntheticVideoConfig synthetic_from(const Args& args, const rlt::ModelConfig& model, int64_t count, uint64_t seed);
+rlt::FolderOptions folder_from(const Args& args, const rlt::ModelConfig& model);
+
+struct Datasets {
+  std::unique_ptr<rlt::VideoDataset> train, val;
+};
+// --data DIR (and --val-data DIR) or the built-in generator (train and validation from different seeds).
+Datasets datasets_from(const Args& args, const rlt::ModelConfig& model);
+
+// Only the CPU runs models today; "cuda" fails with a message saying so (and whether CUDA was built).
+void check_device(const std::string& device);
+
+// The result of a run as a JSON object text.
+std::string result_json(const rlt::RunResult& r);
+
+}  // namespace glance::cli

@@ -1,0 +1,73 @@
+#include "rlt/embeddings.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "autograd/functions.h"
+#include "nn/init.h"
+#include "nn/linear.h"
+#include "tensor/ops.h"
+
+namespace glance::rlt {
+
+TubeletEmbedding::TubeletEmbedding(int64_t c, int64_t u, int64_t p, int64_t d) {
+  weight = register_parameter("weight", ops::empty({d, c, u, p, p}));
+  bias = register_parameter("bias", ops::empty({d}));
+  // PyTorch's Conv3d default: U(+-1/sqrt(fan_in)), fan_in = C*u*p*p.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(c * u * p * p));
+  nn::init::uniform_(weight, -bound, bound);
+  nn::init::uniform_(bias, -bound, bound);
+}
+
+Tensor TubeletEmbedding::forward(const Tensor& tubelets) const {
+  if (tubelets.dim() != 2 || tubelets.size(1) != input_size()) {
+    throw std::invalid_argument("TubeletEmbedding: expected tubelets [N, " + std::to_string(input_size()) + "], got " +
+                                shape_str(tubelets.shape()));
+  }
+  return nn::linear(tubelets, reshape(weight, {weight.size(0), -1}), bias);
+}
+
+Tensor sinusoid_table(int64_t positions, int64_t dim, double base) {
+  std::vector<float> v(static_cast<size_t>(positions * dim));
+  for (int64_t pos = 0; pos < positions; ++pos) {
+    for (int64_t j = 0; j < dim; ++j) {
+      const double angle = double(pos) / std::pow(base, 2.0 * double(j / 2) / double(dim));
+      v[pos * dim + j] = static_cast<float>(j % 2 == 0 ? std::sin(angle) : std::cos(angle));
+    }
+  }
+  return ops::from_vector(v, {positions, dim});
+}
+
+Tensor positional_encoding(const Tensor& table, const nn::TokenLayout& layout) {
+  const nn::Grid& g = layout.grid();
+  if (table.size(0) < g.size()) {
+    throw std::invalid_argument("positional_encoding: table of " + std::to_string(table.size(0)) +
+                                " rows for a grid of " + std::to_string(g.size()) + " positions");
+  }
+  const int64_t n = layout.total_tokens();
+  const int32_t *t = layout.t().data<int32_t>(), *h = layout.h().data<int32_t>(), *w = layout.w().data<int32_t>();
+  std::vector<int64_t> index(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) index[i] = (int64_t(t[i]) * g.h + h[i]) * g.w + w[i];
+  return ops::index_select(table, 0, ops::from_vector(index));
+}
+
+LengthEncoding::LengthEncoding(int64_t max_length, int64_t dim) {
+  weight = register_parameter("weight", ops::zeros({max_length, dim}));
+  nn::init::trunc_normal_(weight, 0.02);
+}
+
+Tensor LengthEncoding::forward(const nn::TokenLayout& layout) const {
+  const int64_t n = layout.total_tokens(), max_length = weight.size(0);
+  const int32_t* length = layout.length().data<int32_t>();
+  std::vector<int64_t> row(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    if (length[i] < 1 || length[i] > max_length) {
+      throw std::invalid_argument("LengthEncoding: token " + std::to_string(i) + " has run length " +
+                                  std::to_string(length[i]) + ", outside 1.." + std::to_string(max_length));
+    }
+    row[i] = length[i] - 1;
+  }
+  return index_select(weight, 0, ops::from_vector(row));
+}
+
+}  // namespace glance::rlt

@@ -1,0 +1,40 @@
+// The three embeddings that turn RLT tokens into vectors, each a separate, switchable piece:
+//
+//   tubelet embedding   x_i = W vec(tubelet_i) + b            W stored as a Conv3d kernel [D, 3, u, p, p]
+//   positional encoding x_i += PE[(t_i * H' + h_i) * W' + w_i] a fixed sinusoid table [T'H'W', D], indexed by
+//                                                              where the token's run starts
+//   length encoding     x_i += L[length_i - 1]                 a learned table [T', D], one row per run length
+//
+// The tubelet embedding is a Conv3d with kernel = stride = tubelet: on one tubelet that is a dot product, so
+// it is applied as a linear map of the flattened tubelet (c, dt, y, x order, the order of the kernel).
+#pragma once
+#include "nn/module.h"
+#include "nn/token_layout.h"
+
+namespace glance::rlt {
+
+class TubeletEmbedding : public nn::Module {
+ public:
+  TubeletEmbedding(int64_t channels, int64_t tubelet, int64_t patch, int64_t dim);
+  Tensor forward(const Tensor& tubelets) const;  // [N, C*u*p*p] -> [N, D]
+  int64_t input_size() const { return weight.size(1) * weight.size(2) * weight.size(3) * weight.size(4); }
+  Tensor weight;  // [D, C, u, p, p]
+  Tensor bias;    // [D]
+};
+
+// The 1-D sinusoid table of "Attention is all you need" (VideoMAE's get_sinusoid_encoding_table):
+//   PE[pos, 2i] = sin(pos / 10000^(2i/D)),  PE[pos, 2i+1] = cos(pos / 10000^(2i/D)).
+Tensor sinusoid_table(int64_t positions, int64_t dim, double base = 10000.0);  // float32 [positions, dim]
+
+// Positional encoding of each token's (t, h, w) on the layout's grid: rows of the table. [N, D], no gradient.
+Tensor positional_encoding(const Tensor& table, const nn::TokenLayout& layout);
+
+// The learned length encoding: a table indexed by run length (1..max_length).
+class LengthEncoding : public nn::Module {
+ public:
+  LengthEncoding(int64_t max_length, int64_t dim);  // init: trunc_normal(std 0.02), as in the paper's code
+  Tensor forward(const nn::TokenLayout& layout) const;  // [N, D]; throws on a length outside 1..max_length
+  Tensor weight;  // [max_length, D]
+};
+
+}  // namespace glance::rlt

@@ -1,0 +1,113 @@
+// stb_image and stb_image_write are header-only libraries: this file is the one place that compiles
+// their implementations.
+#include "rlt/image.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <system_error>
+
+#include <unistd.h>
+
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_FAILURE_USERMSG
+#include "stb_image.h"
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include "stb_image_write.h"
+
+namespace glance::rlt {
+
+Image::Image(int64_t h, int64_t w, uint8_t fill) : height(h), width(w), rgb(static_cast<size_t>(h * w * 3), fill) {
+  if (h <= 0 || w <= 0) {
+    throw std::invalid_argument("Image: size " + std::to_string(h) + " x " + std::to_string(w) + " must be positive");
+  }
+}
+
+namespace {
+
+std::runtime_error image_error(const std::string& path, const std::string& what) {
+  return std::runtime_error("image '" + path + "': " + what);
+}
+
+// stb_image reads through a FILE*; open it ourselves so a missing file gets the system's reason.
+FILE* open_for_reading(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw image_error(path, "no such file (or not a regular file)");
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) throw image_error(path, std::string("cannot open: ") + std::strerror(errno));
+  return f;
+}
+
+void check_size(const std::string& path, int64_t h, int64_t w) {
+  if (h <= 0 || w <= 0 || h > kMaxImageSide || w > kMaxImageSide) {
+    throw image_error(path, "size " + std::to_string(h) + " x " + std::to_string(w) + " is outside 1.." +
+                                std::to_string(kMaxImageSide) + " pixels per side");
+  }
+}
+
+}  // namespace
+
+std::pair<int64_t, int64_t> image_size(const std::string& path) {
+  FILE* f = open_for_reading(path);
+  int w = 0, h = 0, channels = 0;
+  const int ok = stbi_info_from_file(f, &w, &h, &channels);
+  std::fclose(f);
+  if (!ok) throw image_error(path, std::string("not a readable PNG, JPEG or BMP (") + stbi_failure_reason() + ")");
+  check_size(path, h, w);
+  return {h, w};
+}
+
+Image load_image(const std::string& path) {
+  FILE* f = open_for_reading(path);
+  int w = 0, h = 0, channels = 0;
+  // Check the header's size before decoding, so an absurd size is rejected without a huge allocation.
+  if (!stbi_info_from_file(f, &w, &h, &channels)) {
+    std::fclose(f);
+    throw image_error(path, std::string("not a readable PNG, JPEG or BMP (") + stbi_failure_reason() + ")");
+  }
+  try {
+    check_size(path, h, w);
+  } catch (...) {
+    std::fclose(f);
+    throw;
+  }
+  // Ask for 3 channels: stb converts grey -> RGB (replicated) and drops alpha, the documented conversions.
+  unsigned char* pixels = stbi_load_from_file(f, &w, &h, &channels, 3);
+  std::fclose(f);
+  if (pixels == nullptr) {
+    throw image_error(path, std::string("cannot decode (") + stbi_failure_reason() + "); is the file truncated?");
+  }
+  Image image;
+  image.height = h;
+  image.width = w;
+  image.rgb.assign(pixels, pixels + static_cast<size_t>(w) * h * 3);
+  stbi_image_free(pixels);
+  return image;
+}
+
+void save_png(const std::string& path, const Image& image) {
+  if (image.height <= 0 || image.width <= 0 || image.rgb.size() != static_cast<size_t>(image.height * image.width * 3)) {
+    throw image_error(path, "cannot write an image of size " + std::to_string(image.height) + " x " +
+                                std::to_string(image.width) + " holding " + std::to_string(image.rgb.size()) + " bytes");
+  }
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int ok = stbi_write_png(tmp.c_str(), static_cast<int>(image.width), static_cast<int>(image.height), 3,
+                                image.rgb.data(), static_cast<int>(image.width * 3));
+  std::error_code ec;
+  if (!ok) {
+    std::filesystem::remove(tmp, ec);
+    throw image_error(path, "cannot write the PNG (is the folder there and writable?)");
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw image_error(path, "cannot move the finished PNG into place");
+  }
+}
+
+}  // namespace glance::rlt

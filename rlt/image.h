@@ -1,0 +1,40 @@
+// Images on disk: decoding PNG/JPG/BMP (stb_image) and writing PNG (stb_image_write).
+//
+//   Image: height x width pixels, 3 channels (RGB), uint8, stored [H, W, 3] row-major.
+//
+// Every frame glance reads becomes 3-channel RGB. Documented conversions: grayscale (1 channel) is
+// replicated to R = G = B; grey+alpha and RGBA drop the alpha channel (no blending: video frames are
+// opaque). Anything else fails with a message that names the file.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace glance::rlt {
+
+struct Image {
+  int64_t height = 0, width = 0;
+  std::vector<uint8_t> rgb;  // [height, width, 3]
+
+  Image() = default;
+  Image(int64_t height, int64_t width, uint8_t fill = 0);
+  uint8_t* at(int64_t y, int64_t x) { return rgb.data() + (y * width + x) * 3; }
+  const uint8_t* at(int64_t y, int64_t x) const { return rgb.data() + (y * width + x) * 3; }
+};
+
+// Largest side accepted when reading: anything bigger is treated as a corrupt or hostile header rather
+// than a frame (16384 x 16384 x 3 is already 768 MiB).
+constexpr int64_t kMaxImageSide = 16384;
+
+// Reads a PNG, JPEG or BMP file. Throws std::runtime_error naming the file for: a missing or unreadable
+// file, a format stb_image cannot decode or a truncated one, a zero or absurd size.
+Image load_image(const std::string& path);
+
+// Size of an image file from its header only (no decoding): {height, width}. Same errors as load_image.
+std::pair<int64_t, int64_t> image_size(const std::string& path);
+
+// Writes an RGB PNG atomically (to a temporary file in the same folder, then renamed), so an interrupted
+// write never leaves a half-written PNG under the final name. Throws naming the file on failure.
+void save_png(const std::string& path, const Image& image);
+
+}  // namespace glance::rlt

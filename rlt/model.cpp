@@ -1,0 +1,141 @@
+#include "rlt/model.h"
+
+#include <stdexcept>
+
+#include "autograd/functions.h"
+#include "nn/init.h"
+#include "nn/json.h"
+#include "tensor/ops.h"
+
+namespace glance::rlt {
+
+void ModelConfig::validate() const {
+  auto positive = [](const char* field, int64_t v) {
+    if (v < 1) throw std::invalid_argument(std::string("model config: ") + field + " = " + std::to_string(v) + " must be >= 1");
+  };
+  positive("frames", frames), positive("image_size", image_size), positive("channels", channels);
+  positive("tubelet", tubelet), positive("patch", patch), positive("classes", classes);
+  positive("dim", dim), positive("depth", depth), positive("heads", heads);
+  if (frames % tubelet != 0) {
+    throw std::invalid_argument("model config: frames = " + std::to_string(frames) + " is not divisible by tubelet = " +
+                                std::to_string(tubelet));
+  }
+  if (image_size % patch != 0) {
+    throw std::invalid_argument("model config: image_size = " + std::to_string(image_size) +
+                                " is not divisible by patch = " + std::to_string(patch));
+  }
+  if (dim % heads != 0) {
+    throw std::invalid_argument("model config: dim = " + std::to_string(dim) + " is not divisible by heads = " +
+                                std::to_string(heads));
+  }
+  if (channels != 3) throw std::invalid_argument("model config: channels must be 3 (RGB frames)");
+}
+
+std::string ModelConfig::to_json() const {
+  nn::Json j = nn::Json::object();
+  j.set("frames", frames).set("image_size", image_size).set("channels", channels);
+  j.set("tubelet", tubelet).set("patch", patch).set("classes", classes);
+  j.set("dim", dim).set("depth", depth).set("heads", heads);
+  j.set("mlp_ratio", mlp_ratio).set("drop_path", drop_path);
+  j.set("pos_encoding", pos_encoding).set("length_encoding", length_encoding);
+  j.set("attention_kernel", attention_kernel);
+  return j.dump();
+}
+
+ModelConfig ModelConfig::from_json(const std::string& text) {
+  const nn::Json j = nn::Json::parse(text);
+  ModelConfig c;
+  c.frames = j["frames"].as_int64(), c.image_size = j["image_size"].as_int64(), c.channels = j["channels"].as_int64();
+  c.tubelet = j["tubelet"].as_int64(), c.patch = j["patch"].as_int64(), c.classes = j["classes"].as_int64();
+  c.dim = j["dim"].as_int64(), c.depth = j["depth"].as_int64(), c.heads = j["heads"].as_int64();
+  c.mlp_ratio = j["mlp_ratio"].as_double(), c.drop_path = j["drop_path"].as_double();
+  c.pos_encoding = j["pos_encoding"].as_bool(), c.length_encoding = j["length_encoding"].as_bool();
+  c.attention_kernel = j["attention_kernel"].as_string();
+  c.validate();
+  return c;
+}
+
+ModelConfig model_preset(const std::string& name) {
+  ModelConfig c;
+  if (name == "tiny") {  // 16 frames of 64 x 64: a 8 x 4 x 4 grid, 128 tokens per clip
+    c.frames = 16, c.image_size = 64, c.tubelet = 2, c.patch = 16, c.classes = 8;
+    c.dim = 64, c.depth = 2, c.heads = 2;
+  } else if (name == "small") {  // the CPU benchmark's model: 16 frames of 112 x 112, 392 tokens per clip
+    c.frames = 16, c.image_size = 112, c.tubelet = 2, c.patch = 16, c.classes = 10;
+    c.dim = 192, c.depth = 4, c.heads = 3;
+  } else if (name == "base") {  // ViT-B/16 on 16 x 224 x 224 clips, as in the paper (1568 tokens per clip)
+    c.frames = 16, c.image_size = 224, c.tubelet = 2, c.patch = 16, c.classes = 400;
+    c.dim = 768, c.depth = 12, c.heads = 12, c.drop_path = 0.1;
+  } else {
+    throw std::invalid_argument("unknown model preset '" + name + "' (choose tiny, small or base)");
+  }
+  return c;
+}
+
+std::vector<std::string> model_preset_names() { return {"tiny", "small", "base"}; }
+
+RLTransformer::RLTransformer(const ModelConfig& c) : config(c) {
+  c.validate();
+  const nn::Grid g = c.grid();
+  patch_embed = register_module("patch_embed", std::make_shared<TubeletEmbedding>(c.channels, c.tubelet, c.patch, c.dim));
+  pos_table = register_buffer("pos_table", sinusoid_table(g.size(), c.dim));
+  if (c.length_encoding) length_embed = register_module("length_embed", std::make_shared<LengthEncoding>(g.t, c.dim));
+  auto block_list = register_module("blocks", std::make_shared<nn::ModuleList>());
+  for (int64_t i = 0; i < c.depth; ++i) {
+    nn::BlockConfig bc;
+    bc.dim = c.dim;
+    bc.heads = c.heads;
+    bc.mlp_ratio = c.mlp_ratio;
+    bc.drop_path = c.depth > 1 ? c.drop_path * double(i) / double(c.depth - 1) : c.drop_path;
+    bc.attention_kernel = c.attention_kernel;
+    blocks.push_back(block_list->push_back(std::make_shared<nn::TransformerBlock>(bc)));
+  }
+  fc_norm = register_module("fc_norm", std::make_shared<nn::LayerNorm>(c.dim, 1e-6));
+  head = register_module("head", std::make_shared<nn::Linear>(c.dim, c.classes));
+  // ViT's init for the transformer's Linear layers: trunc_normal(0.02) weights, zero biases.
+  for (auto& [name, t] : named_parameters()) {
+    if (name.rfind("blocks.", 0) != 0 && name.rfind("head.", 0) != 0) continue;
+    if (name.find("norm") != std::string::npos) continue;
+    if (t.dim() == 2) nn::init::trunc_normal_(t, 0.02);
+    if (t.dim() == 1) nn::init::zeros_(t);
+  }
+}
+
+Tensor mean_per_clip(const Tensor& x, const nn::TokenLayout& layout) {
+  const int64_t B = layout.batch_size(), N = layout.total_tokens();
+  if (x.dim() != 2 || x.size(0) != N) {
+    throw std::invalid_argument("mean_per_clip: expected x [" + std::to_string(N) + ", D], got " + shape_str(x.shape()));
+  }
+  // averaging matrix A [B, N]: A[b, i] = 1/n_b for the tokens of clip b, so A x is the per-clip mean.
+  std::vector<double> a(static_cast<size_t>(B * N), 0.0);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t n = layout.clip_tokens(b);
+    if (n == 0) throw std::invalid_argument("mean_per_clip: clip " + std::to_string(b) + " has no tokens");
+    for (int64_t i = layout.clip_begin(b); i < layout.clip_begin(b) + n; ++i) a[b * N + i] = 1.0 / double(n);
+  }
+  return matmul(to_dtype(ops::from_vector(a, {B, N}), x.dtype()), x);
+}
+
+Tensor RLTransformer::features(const Tensor& tubelets, const nn::TokenLayout& layout) const {
+  if (tubelets.size(0) != layout.total_tokens()) {
+    throw std::invalid_argument("RLTransformer: " + std::to_string(tubelets.size(0)) + " tubelets for a layout of " +
+                                std::to_string(layout.total_tokens()) + " tokens");
+  }
+  const nn::Grid g = config.grid();
+  if (layout.grid().t != g.t || layout.grid().h != g.h || layout.grid().w != g.w) {
+    throw std::invalid_argument("RLTransformer: the batch's token grid does not match the model's " +
+                                std::to_string(g.t) + " x " + std::to_string(g.h) + " x " + std::to_string(g.w));
+  }
+  Tensor x = patch_embed->forward(tubelets);                                          // [N, D]
+  if (config.pos_encoding) x = x + to_dtype(positional_encoding(pos_table, layout), x.dtype());
+  if (length_embed) x = x + length_embed->forward(layout);
+  for (const auto& block : blocks) x = block->forward(x, layout);
+  return x;
+}
+
+Tensor RLTransformer::forward(const Tensor& tubelets, const nn::TokenLayout& layout) const {
+  Tensor pooled = mean_per_clip(features(tubelets, layout), layout);  // [B, D]
+  return head->forward(fc_norm->forward(pooled));                     // [B, classes]
+}
+
+}  // namespace glance::rlt

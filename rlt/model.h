@@ -1,0 +1,64 @@
+// The RLT video transformer (the model of "Don't Look Twice", VideoMAE-style ViT without a class token):
+//
+//   packed tubelets [N_total, 3*u*p*p] + TokenLayout (B clips)
+//     -> patch_embed (tubelet embedding)                  [N_total, D]
+//     -> + positional encoding of the run start (fixed)   (switchable)
+//     -> + length encoding (learned, by run length)       (switchable)
+//     -> blocks.0 .. blocks.{depth-1} (pre-LN; attention stays inside each clip)
+//     -> mean over each clip's tokens                      [B, D]
+//     -> fc_norm (LayerNorm) -> head                       [B, classes]
+//
+// Dense, RLT and random-drop batches all go through this one forward: they differ only in which tokens
+// the layout holds and in their lengths.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/layer_norm.h"
+#include "nn/linear.h"
+#include "nn/transformer.h"
+#include "rlt/embeddings.h"
+
+namespace glance::rlt {
+
+struct ModelConfig {
+  int64_t frames = 16, image_size = 64, channels = 3;
+  int64_t tubelet = 2, patch = 16;
+  int64_t classes = 8;
+  int64_t dim = 192, depth = 4, heads = 3;
+  double mlp_ratio = 4.0, drop_path = 0.0;
+  bool pos_encoding = true;
+  bool length_encoding = true;
+  std::string attention_kernel = "reference";
+
+  nn::Grid grid() const { return {frames / tubelet, image_size / patch, image_size / patch}; }
+  void validate() const;  // throws naming the field
+  std::string to_json() const;
+  static ModelConfig from_json(const std::string& text);  // throws naming a missing or bad field
+};
+
+// Named presets: "tiny" (the demo and the tests), "small" (the CPU benchmark's shape), "base" (ViT-B).
+ModelConfig model_preset(const std::string& name);
+std::vector<std::string> model_preset_names();
+
+class RLTransformer : public nn::Module {
+ public:
+  explicit RLTransformer(const ModelConfig& config);
+  Tensor forward(const Tensor& tubelets, const nn::TokenLayout& layout) const;  // -> logits [B, classes]
+  // Everything before the head's pooling, for tests: [N_total, D] after the blocks.
+  Tensor features(const Tensor& tubelets, const nn::TokenLayout& layout) const;
+
+  ModelConfig config;
+  std::shared_ptr<TubeletEmbedding> patch_embed;
+  std::shared_ptr<LengthEncoding> length_embed;  // null when length encoding is off
+  Tensor pos_table;                               // buffer [T'H'W', D]
+  std::vector<std::shared_ptr<nn::TransformerBlock>> blocks;
+  std::shared_ptr<nn::LayerNorm> fc_norm;
+  std::shared_ptr<nn::Linear> head;
+};
+
+// The mean of each clip's rows: x [N_total, D] -> [B, D] (differentiable; a [B, N_total] averaging matrix).
+Tensor mean_per_clip(const Tensor& x, const nn::TokenLayout& layout);
+
+}  // namespace glance::rlt

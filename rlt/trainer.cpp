@@ -1,0 +1,261 @@
+#include "rlt/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <stdexcept>
+
+#include "autograd/functions.h"
+#include "autograd/node.h"
+#include "nn/data/dataloader.h"
+#include "nn/json.h"
+#include "nn/loss.h"
+#include "nn/metrics_log.h"
+#include "nn/optim/schedule.h"
+#include "nn/progress.h"
+#include "nn/safetensors.h"
+#include "nn/training_state.h"
+#include "tensor/ops.h"
+
+namespace glance::rlt {
+
+namespace {
+
+struct ClipBatch {
+  PackedClips packed;
+  Tensor labels;  // int64 [B]
+};
+
+// Each example of each epoch gets its own stretch of one Philox stream, so augmentation and random
+// dropping depend only on (seed, epoch, index), never on thread timing.
+Generator example_generator(uint64_t seed, uint64_t stream, uint64_t counter) {
+  Generator gen(seed * 0x9E3779B97F4A7C15ull + stream);
+  gen.set_state({gen.state().seed, counter << 24});
+  return gen;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+std::string run_config_json(const ModelConfig& model, const TokenizerConfig& t, const std::vector<std::string>& names) {
+  nn::Json tok = nn::Json::object();
+  tok.set("tubelet", t.tubelet).set("patch", t.patch).set("tau", t.tau);
+  tok.set("policy", policy_name(t.policy)).set("compare", compare_name(t.compare));
+  nn::Json classes = nn::Json::array();
+  for (const auto& n : names) classes.push_back(n);
+  nn::Json j = nn::Json::object();
+  j.set("model", nn::Json::parse(model.to_json())).set("tokenizer", tok).set("classes", classes);
+  return j.dump();
+}
+
+RunConfig parse_run_config(const std::string& json) {
+  const nn::Json j = nn::Json::parse(json);
+  RunConfig c;
+  c.model = ModelConfig::from_json(j["model"].dump());
+  const nn::Json& t = j["tokenizer"];
+  c.tokenizer.tubelet = t["tubelet"].as_int64();
+  c.tokenizer.patch = t["patch"].as_int64();
+  c.tokenizer.tau = t["tau"].as_double();
+  c.tokenizer.policy = parse_drop_policy(t["policy"].as_string());
+  c.tokenizer.compare = parse_compare_mode(t["compare"].as_string());
+  for (const auto& n : j["classes"].as_array()) c.class_names.push_back(n.as_string());
+  return c;
+}
+
+RunConfig read_run_config(const std::string& path) {
+  const nn::SafetensorsFile file = nn::load_safetensors(path);
+  auto it = file.metadata.find("glance.config");
+  if (it == file.metadata.end()) {
+    throw std::runtime_error("checkpoint '" + path + "' has no glance.config metadata (not written by glance train?)");
+  }
+  try {
+    return parse_run_config(it->second);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("checkpoint '" + path + "': bad glance.config: " + e.what());
+  }
+}
+
+Trainer::Trainer(TrainOptions options, const VideoDataset& train, const VideoDataset* val)
+    : options_(std::move(options)), train_(train), val_(val) {
+  if (options_.model.classes != static_cast<int64_t>(train_.class_names().size())) {
+    throw std::invalid_argument("train: the model has " + std::to_string(options_.model.classes) +
+                                " classes but the data has " + std::to_string(train_.class_names().size()));
+  }
+  if (options_.tokenizer.tubelet != options_.model.tubelet || options_.tokenizer.patch != options_.model.patch) {
+    throw std::invalid_argument("train: tokenizer and model disagree on the tubelet size");
+  }
+  manual_seed(options_.seed);  // parameter init and dropout draw from the default generator
+  model_ = std::make_shared<RLTransformer>(options_.model);
+  optimizer_ = std::make_unique<nn::AdamW>(nn::decay_groups(*model_, options_.lr, options_.weight_decay));
+}
+
+RunResult Trainer::run() {
+  const TrainOptions& o = options_;
+  nn::LoaderOptions loader_options{.batch_size = o.batch_size, .shuffle = true, .drop_last = true, .seed = o.seed};
+  int64_t epoch_now = 0;
+  const int64_t dataset_size = train_.size();
+  nn::DataLoader<ClipBatch> loader(dataset_size, loader_options, [&](const std::vector<int64_t>& idx) {
+    std::vector<TokenizedClip> clips;
+    std::vector<int64_t> labels;
+    for (int64_t i : idx) {
+      const uint64_t counter = uint64_t(epoch_now) * uint64_t(dataset_size) + uint64_t(i);
+      Generator augment = example_generator(o.seed, 1, counter), drop = example_generator(o.seed, 2, counter);
+      clips.push_back(tokenize(train_.train_clip(i, augment), o.tokenizer, &drop));
+      labels.push_back(train_.label(i));
+    }
+    return ClipBatch{pack_clips(clips), ops::from_vector(labels)};
+  });
+  const int64_t per_epoch = loader.batches_per_epoch();
+  if (per_epoch == 0) {
+    throw std::invalid_argument("train: " + std::to_string(dataset_size) + " clips make no batch of " +
+                                std::to_string(o.batch_size));
+  }
+  const int64_t total = o.steps > 0 ? o.steps : o.epochs * per_epoch;
+  const int64_t warmup = static_cast<int64_t>(o.warmup * double(total));
+
+  int64_t step = 0;
+  if (!o.load_path.empty()) {
+    const nn::TrainingProgress p = nn::load_training_state(o.load_path, *model_, *optimizer_);
+    step = p.step;
+    std::cout << "resumed from " << o.load_path << " at step " << step << "\n";
+  }
+  const std::string config_json = run_config_json(o.model, o.tokenizer, train_.class_names());
+  auto save = [&](int64_t epoch) {
+    if (!o.save_path.empty()) nn::save_training_state(o.save_path, *model_, *optimizer_, {step, epoch, config_json});
+  };
+
+  std::unique_ptr<nn::MetricsLog> log;
+  if (!o.metrics_path.empty()) log = std::make_unique<nn::MetricsLog>(o.metrics_path);
+  std::ostream null_stream(nullptr);
+  nn::ProgressBar bar(total - step, "clips", o.progress ? std::cout : null_stream);
+
+  RunResult result;
+  int64_t kept_tokens = 0, grid_tokens = 0, start_step = step;
+  double recent_loss = 0;
+  int64_t recent = 0;
+  const auto start = std::chrono::steady_clock::now();
+  double eval_seconds = 0;
+  model_->train();
+  for (int64_t epoch = step / per_epoch; step < total; ++epoch) {
+    epoch_now = epoch;
+    loader.start_epoch(epoch);
+    int64_t skip = step - epoch * per_epoch;  // resuming in the middle of an epoch
+    recent_loss = 0, recent = 0;
+    while (step < total) {
+      auto batch = loader.next();
+      if (!batch) break;
+      if (skip > 0) {
+        --skip;
+        continue;
+      }
+      optimizer_->set_lr(nn::warmup_cosine_lr(step, total, warmup, o.lr, o.min_lr));
+      Tensor logits = model_->forward(batch->packed.tubelets, batch->packed.layout);
+      Tensor loss = nn::cross_entropy(logits, batch->labels, o.label_smoothing);
+      optimizer_->zero_grad();
+      loss.backward();
+      if (o.clip_grad > 0) nn::clip_grad_norm(model_->parameters(), o.clip_grad);
+      optimizer_->step();
+      ++step;
+
+      const double l = loss.item(), acc = nn::accuracy(logits, batch->labels);
+      const int64_t b = batch->labels.numel();
+      kept_tokens += batch->packed.layout.total_tokens();
+      grid_tokens += batch->packed.grid_tokens;
+      result.clips += b;
+      recent_loss += l, ++recent;
+      bar.update(step - start_step, b, l, acc);
+      if (log) {
+        const double elapsed = seconds_since(start) - eval_seconds;
+        log->write(nn::Json::object()
+                       .set("run", o.name).set("step", step).set("epoch", epoch).set("loss", l).set("accuracy", acc)
+                       .set("lr", optimizer_->groups()[0].lr)
+                       .set("tokens", batch->packed.layout.total_tokens())
+                       .set("kept_fraction", double(batch->packed.layout.total_tokens()) / double(batch->packed.grid_tokens))
+                       .set("clips_per_s", double(result.clips) / std::max(elapsed, 1e-9)));
+      }
+    }
+    const bool epoch_done = step % per_epoch == 0;
+    if (epoch_done) save(epoch + 1);
+    if (val_ != nullptr && o.eval_every > 0 && epoch_done && (epoch + 1) % o.eval_every == 0 && step < total) {
+      const auto eval_start = std::chrono::steady_clock::now();
+      const EvalResult v = evaluate(*model_, *val_, o.tokenizer, 32, o.seed);
+      model_->train();
+      eval_seconds += seconds_since(eval_start);
+      if (log) log->write(nn::Json::object().set("run", o.name).set("step", step).set("epoch", epoch).set("val_acc", v.accuracy).set("val_loss", v.loss));
+    }
+  }
+  bar.finish();
+  result.seconds = seconds_since(start) - eval_seconds;
+  result.steps = step - start_step;
+  result.clips_per_s = double(result.clips) / std::max(result.seconds, 1e-9);
+  result.kept_fraction = grid_tokens > 0 ? double(kept_tokens) / double(grid_tokens) : 0.0;
+  result.final_loss = recent > 0 ? recent_loss / double(recent) : 0.0;
+  save(step / per_epoch);
+  if (val_ != nullptr) {
+    result.val = evaluate(*model_, *val_, o.tokenizer, 32, o.seed);
+    if (log) {
+      log->write(nn::Json::object().set("run", o.name).set("step", step).set("val_acc", result.val.accuracy)
+                     .set("val_loss", result.val.loss).set("val_kept_fraction", result.val.kept_fraction));
+    }
+  }
+  return result;
+}
+
+EvalResult evaluate(const RLTransformer& model_const, const VideoDataset& data, const TokenizerConfig& tokenizer,
+                    int64_t batch_size, uint64_t seed) {
+  auto& model = const_cast<RLTransformer&>(model_const);
+  const bool was_training = model.is_training();
+  model.eval();
+  autograd::NoGradGuard no_grad;
+  EvalResult r;
+  const int64_t views = data.eval_views(), n = data.size(), classes = model.config.classes;
+  std::vector<double> probs(static_cast<size_t>(n * classes), 0.0);
+  int64_t kept = 0, grid = 0;
+  // Work items: (video, view) pairs, batched.
+  const int64_t items = n * views;
+  for (int64_t begin = 0; begin < items; begin += batch_size) {
+    const int64_t end = std::min(items, begin + batch_size);
+    std::vector<TokenizedClip> clips;
+    for (int64_t k = begin; k < end; ++k) {
+      Generator drop = example_generator(seed, 3, uint64_t(k));
+      clips.push_back(tokenize(data.eval_clip(k / views, k % views), tokenizer, &drop));
+    }
+    const PackedClips packed = pack_clips(clips);
+    kept += packed.layout.total_tokens(), grid += packed.grid_tokens;
+    const Tensor p = ops::softmax(model.forward(packed.tubelets, packed.layout), -1);  // [b, classes]
+    const float* pp = p.data<float>();
+    for (int64_t k = begin; k < end; ++k) {
+      for (int64_t c = 0; c < classes; ++c) probs[(k / views) * classes + c] += pp[(k - begin) * classes + c] / double(views);
+    }
+  }
+  int64_t hits = 0;
+  double loss = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t best = 0;
+    for (int64_t c = 1; c < classes; ++c) best = probs[i * classes + c] > probs[i * classes + best] ? c : best;
+    hits += best == data.label(i);
+    loss -= std::log(std::max(probs[i * classes + data.label(i)], 1e-12));
+  }
+  r.videos = n;
+  r.accuracy = n > 0 ? double(hits) / double(n) : 0.0;
+  r.loss = n > 0 ? loss / double(n) : 0.0;
+  r.kept_fraction = grid > 0 ? double(kept) / double(grid) : 0.0;
+  model.train(was_training);
+  return r;
+}
+
+std::vector<double> predict_clip(const RLTransformer& model_const, const Tensor& clip, const TokenizerConfig& tokenizer) {
+  auto& model = const_cast<RLTransformer&>(model_const);
+  model.eval();
+  autograd::NoGradGuard no_grad;
+  Generator drop(0);
+  const PackedClips packed = pack_clips({tokenize(clip, tokenizer, &drop)});
+  const Tensor p = ops::softmax(model.forward(packed.tubelets, packed.layout), -1);
+  return std::vector<double>(p.data<float>(), p.data<float>() + p.numel());
+}
+
+}  // namespace glance::rlt

@@ -1,0 +1,87 @@
+// Training and evaluating the RLT transformer: the loop that `glance train` and `glance demo` run.
+//
+//   for each batch (built on a background thread):  clips -> tokenize (dense | rlt | random) -> pack
+//     logits = model(tubelets, layout); loss = cross_entropy(logits, labels, smoothing)
+//     backward; clip the gradient norm; AdamW step with linear warm-up then cosine decay
+//   every step: a progress bar line and a JSON line in the metrics log
+//
+// Throughput (clips/s) counts training clips over the wall time of the training loop, data loading and
+// tokenization included (they overlap with compute on the loader's thread).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "nn/optim/adamw.h"
+#include "rlt/model.h"
+#include "rlt/tokenizer.h"
+#include "rlt/video_dataset.h"
+
+namespace glance::rlt {
+
+struct TrainOptions {
+  ModelConfig model;
+  TokenizerConfig tokenizer;
+  int64_t epochs = 10;
+  int64_t steps = 0;            // > 0: train exactly this many steps (overrides epochs)
+  int64_t batch_size = 16;
+  double lr = 1e-3, min_lr = 1e-5, weight_decay = 0.05;
+  double warmup = 0.1;          // fraction of the steps spent warming up
+  double label_smoothing = 0.1;
+  double clip_grad = 1.0;       // <= 0: no clipping
+  uint64_t seed = 0;            // model init, shuffling, augmentation, random dropping
+  int64_t eval_every = 0;       // > 0: evaluate every this many epochs too (metrics get "val_acc")
+  std::string metrics_path;     // JSON Lines; empty: none
+  std::string save_path;        // training state written at the end (and each epoch); empty: none
+  std::string load_path;        // resume from this training state; empty: start fresh
+  bool progress = true;
+  std::string name = "train";   // shown in the progress bar and in the metrics
+};
+
+struct EvalResult {
+  double accuracy = 0, loss = 0, kept_fraction = 0;
+  int64_t videos = 0;
+};
+
+struct RunResult {
+  int64_t steps = 0, clips = 0;
+  double seconds = 0, clips_per_s = 0;
+  double kept_fraction = 0;   // tokens kept / grid tokens over all training batches
+  double final_loss = 0;      // mean training loss of the last epoch (or last 20 steps)
+  EvalResult val;
+};
+
+// The checkpoint's "glance.config" text: model, tokenizer and class names, as JSON.
+std::string run_config_json(const ModelConfig& model, const TokenizerConfig& tokenizer,
+                            const std::vector<std::string>& class_names);
+struct RunConfig {
+  ModelConfig model;
+  TokenizerConfig tokenizer;
+  std::vector<std::string> class_names;
+};
+RunConfig parse_run_config(const std::string& json);
+RunConfig read_run_config(const std::string& checkpoint_path);  // throws naming the file
+
+class Trainer {
+ public:
+  Trainer(TrainOptions options, const VideoDataset& train, const VideoDataset* val);
+  RunResult run();
+  RLTransformer& model() { return *model_; }
+
+ private:
+  TrainOptions options_;
+  const VideoDataset& train_;
+  const VideoDataset* val_;
+  std::shared_ptr<RLTransformer> model_;
+  std::unique_ptr<nn::AdamW> optimizer_;
+};
+
+// Accuracy of `model` on every video of `data` (softmax averaged over its eval views). The tokenizer's
+// random policy draws from a generator seeded by `seed`.
+EvalResult evaluate(const RLTransformer& model, const VideoDataset& data, const TokenizerConfig& tokenizer,
+                    int64_t batch_size = 32, uint64_t seed = 0);
+
+// Class probabilities for one clip [T, 3, S, S]: [classes].
+std::vector<double> predict_clip(const RLTransformer& model, const Tensor& clip, const TokenizerConfig& tokenizer);
+
+}  // namespace glance::rlt
