@@ -1,5 +1,6 @@
 #include "rlt/embeddings.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -36,6 +37,21 @@ Tensor sinusoid_table(int64_t positions, int64_t dim, double base) {
     }
   }
   return ops::from_vector(v, {positions, dim});
+}
+
+Tensor sinusoid_table_3d(const nn::Grid& g, int64_t dim, double base) {
+  const int64_t dt = (dim / 3) / 2 * 2, dh = dt, dw = dim - dt - dh;
+  const Tensor ft = sinusoid_table(g.t, dt, base), fh = sinusoid_table(g.h, dh, base), fw = sinusoid_table(g.w, dw, base);
+  std::vector<float> v(static_cast<size_t>(g.size() * dim));
+  for (int64_t t = 0; t < g.t; ++t)
+    for (int64_t h = 0; h < g.h; ++h)
+      for (int64_t w = 0; w < g.w; ++w) {
+        float* row = &v[((t * g.h + h) * g.w + w) * dim];
+        std::copy_n(ft.data<float>() + t * dt, dt, row);
+        std::copy_n(fh.data<float>() + h * dh, dh, row + dt);
+        std::copy_n(fw.data<float>() + w * dw, dw, row + dt + dh);
+      }
+  return ops::from_vector(v, {g.size(), dim});
 }
 
 Tensor positional_encoding(const Tensor& table, const nn::TokenLayout& layout) {

@@ -37,7 +37,7 @@ std::string ModelConfig::to_json() const {
   j.set("tubelet", tubelet).set("patch", patch).set("classes", classes);
   j.set("dim", dim).set("depth", depth).set("heads", heads);
   j.set("mlp_ratio", mlp_ratio).set("drop_path", drop_path);
-  j.set("pos_encoding", pos_encoding).set("length_encoding", length_encoding);
+  j.set("pos_encoding", pos_encoding).set("pos_kind", pos_kind).set("length_encoding", length_encoding);
   j.set("attention_kernel", attention_kernel);
   return j.dump();
 }
@@ -49,6 +49,7 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   c.tubelet = j["tubelet"].as_int64(), c.patch = j["patch"].as_int64(), c.classes = j["classes"].as_int64();
   c.dim = j["dim"].as_int64(), c.depth = j["depth"].as_int64(), c.heads = j["heads"].as_int64();
   c.mlp_ratio = j["mlp_ratio"].as_double(), c.drop_path = j["drop_path"].as_double();
+  c.pos_kind = j["pos_kind"].as_string();
   c.pos_encoding = j["pos_encoding"].as_bool(), c.length_encoding = j["length_encoding"].as_bool();
   c.attention_kernel = j["attention_kernel"].as_string();
   c.validate();
@@ -57,9 +58,9 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
 
 ModelConfig model_preset(const std::string& name) {
   ModelConfig c;
-  if (name == "tiny") {  // 16 frames of 64 x 64: a 8 x 4 x 4 grid, 128 tokens per clip
-    c.frames = 16, c.image_size = 64, c.tubelet = 2, c.patch = 16, c.classes = 8;
-    c.dim = 64, c.depth = 2, c.heads = 2;
+  if (name == "tiny") {  // 16 frames of 32 x 32, tubelets 2 x 8 x 8: a 8 x 4 x 4 grid, 128 tokens per clip
+    c.frames = 16, c.image_size = 32, c.tubelet = 2, c.patch = 8, c.classes = 8;
+    c.dim = 64, c.depth = 3, c.heads = 4;
   } else if (name == "small") {  // the CPU benchmark's model: 16 frames of 112 x 112, 392 tokens per clip
     c.frames = 16, c.image_size = 112, c.tubelet = 2, c.patch = 16, c.classes = 10;
     c.dim = 192, c.depth = 4, c.heads = 3;
@@ -78,7 +79,8 @@ RLTransformer::RLTransformer(const ModelConfig& c) : config(c) {
   c.validate();
   const nn::Grid g = c.grid();
   patch_embed = register_module("patch_embed", std::make_shared<TubeletEmbedding>(c.channels, c.tubelet, c.patch, c.dim));
-  pos_table = register_buffer("pos_table", sinusoid_table(g.size(), c.dim));
+  pos_table = register_buffer(
+      "pos_table", c.pos_kind == "1d" ? sinusoid_table(g.size(), c.dim) : sinusoid_table_3d(g, c.dim));
   if (c.length_encoding) length_embed = register_module("length_embed", std::make_shared<LengthEncoding>(g.t, c.dim));
   auto block_list = register_module("blocks", std::make_shared<nn::ModuleList>());
   for (int64_t i = 0; i < c.depth; ++i) {

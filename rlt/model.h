@@ -29,6 +29,7 @@ struct ModelConfig {
   int64_t dim = 192, depth = 4, heads = 3;
   double mlp_ratio = 4.0, drop_path = 0.0;
   bool pos_encoding = true;
+  std::string pos_kind = "3d";  // "1d": VideoMAE's table over the flat index (the paper); "3d": factorised t, h, w
   bool length_encoding = true;
   std::string attention_kernel = "reference";
 

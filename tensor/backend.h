@@ -22,6 +22,7 @@ enum class UnaryOp {
 };
 enum class BinaryOp {
   Add, Sub, Mul, Div, Pow, Maximum, Minimum,  // result has the inputs' dtype
+  GeluErfGrad,                                // a * GELU'(b): GELU's backward in one pass (floats only)
   Eq, Ne, Lt, Le, Gt, Ge,                     // result is Bool
 };
 enum class ReduceOp { Sum, Max, Min };

@@ -35,6 +35,7 @@ const char* op_name(BinaryOp op) {
     case BinaryOp::Pow: return "pow";
     case BinaryOp::Maximum: return "maximum";
     case BinaryOp::Minimum: return "minimum";
+    case BinaryOp::GeluErfGrad: return "gelu_erf_grad";
     case BinaryOp::Eq: return "eq";
     case BinaryOp::Ne: return "ne";
     case BinaryOp::Lt: return "lt";
@@ -89,6 +90,9 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   }
   if (a.dtype() == DType::Bool && !is_comparison(op)) {
     throw std::invalid_argument(std::string(name) + ": arithmetic on bool tensors is not supported");
+  }
+  if (op == BinaryOp::GeluErfGrad && !is_floating(a.dtype())) {
+    throw std::invalid_argument(std::string(name) + ": dtype " + dtype_name(a.dtype()) + " is not supported");
   }
   check_same_device(a, b, name);
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);

@@ -174,11 +174,7 @@ Tensor gelu(const Tensor& x) {
   Tensor out = ops::unary(UnaryOp::GeluErf, x);
   // y = x Phi(x)  =>  y' = Phi(x) + x phi(x), with phi(x) = exp(-x^2/2) / sqrt(2 pi)
   record("gelu", {x}, out, [x](const Tensor& g) -> std::vector<Tensor> {
-    const double inv_sqrt_2pi = 1.0 / std::sqrt(2.0 * std::numbers::pi);
-    Tensor cdf = (ops::unary(UnaryOp::GeluErf, x) / x);  // Phi(x), except where x == 0
-    cdf = ops::where(ops::binary(BinaryOp::Eq, x, 0.0), ops::full_like(x, 0.5), cdf);
-    Tensor pdf = ops::unary(UnaryOp::Exp, x * x * -0.5) * inv_sqrt_2pi;
-    return {g * (cdf + x * pdf)};
+    return {ops::binary(BinaryOp::GeluErfGrad, g, x)};  // one fused pass (tensor/cpu/elementwise.cpp)
   });
   return out;
 }

@@ -28,7 +28,7 @@ int run_demo(int argc, char** argv) {
   add_model_options(a);
   add_tokenizer_options(a);
   add_data_options(a, 2048, 512);
-  add_optimizer_options(a, 4, 16, "2e-3");
+  add_optimizer_options(a, 4, 32, "1e-3");
   a.option("out", "runs/demo", "folder for the two metrics logs (rlt.metrics.jsonl, dense.metrics.jsonl)");
   a.flag("progress", true, "show progress bars");
   if (!a.parse(argc, argv)) return 0;

@@ -60,10 +60,10 @@ int run_generate(int argc, char** argv) {
   a.option("count", "16", "clips to write");
   a.option("seed", "0", "dataset seed (glance train's training clips use 2*seed+1, validation 2*seed+2)");
   a.option("frames", "16", "frames per clip");
-  a.option("size", "64", "frame side in pixels");
+  a.option("size", "32", "frame side in pixels");
   a.option("objects", "1", "moving objects per clip");
-  a.option("object-size", "14", "object side in pixels");
-  a.option("speed", "2", "object speed, pixels per frame");
+  a.option("object-size", "8", "object side in pixels");
+  a.option("speed", "1", "object speed, pixels per frame");
   a.option("pan", "0", "camera pan, pixels per frame");
   a.option("noise", "0", "sensor noise std, grey levels");
   if (!a.parse(argc, argv)) return 0;

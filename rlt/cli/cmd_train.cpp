@@ -14,7 +14,7 @@ int run_train(int argc, char** argv) {
   add_model_options(a);
   add_tokenizer_options(a);
   add_data_options(a, 2048, 512);
-  add_optimizer_options(a, 4, 16, "2e-3");
+  add_optimizer_options(a, 4, 32, "1e-3");
   a.option("save", "", "write the training state (model, optimizer, step, RNG) to this safetensors file");
   a.option("load", "", "resume from a training state written by --save");
   a.option("metrics", "runs/train.metrics.jsonl", "JSON Lines metrics log (one line per step)");

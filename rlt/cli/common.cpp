@@ -8,13 +8,14 @@
 namespace glance::cli {
 
 void add_model_options(Args& a, const std::string& preset) {
-  a.option("preset", preset, "model preset: tiny (64 px clips, dim 64), small (112 px, dim 192), base (ViT-B)");
+  a.option("preset", preset, "model preset: tiny (16 x 32 x 32 clips, dim 64), small (16 x 112 x 112, dim 192), base (ViT-B, 224)");
   a.option("dim", "", "override the preset's embedding width");
   a.option("depth", "", "override the preset's number of blocks");
   a.option("heads", "", "override the preset's number of heads");
   a.option("frames", "", "override the preset's frames per clip");
   a.option("size", "", "override the preset's frame size (pixels; frames are size x size)");
   a.flag("pos-encoding", true, "add the sinusoidal positional encoding of each run's start");
+  a.option("pos-kind", "3d", "positional table: 3d (factorised t, h, w) or 1d (VideoMAE's flat index, the paper)");
   a.flag("length-encoding", true, "add the learned run-length encoding");
   a.option("attention", "reference", "attention kernel (registered name)");
 }
@@ -38,8 +39,8 @@ void add_data_options(Args& a, int64_t train_clips, int64_t val_clips) {
   a.option("train-clips", std::to_string(train_clips), "built-in dataset: training clips");
   a.option("val-clips", std::to_string(val_clips), "built-in dataset: validation clips");
   a.option("objects", "1", "built-in dataset: moving objects per clip");
-  a.option("object-size", "14", "built-in dataset: object side in pixels");
-  a.option("speed", "2", "built-in dataset: object speed, pixels per frame");
+  a.option("object-size", "8", "built-in dataset: object side in pixels");
+  a.option("speed", "1", "built-in dataset: object speed, pixels per frame");
   a.option("pan", "0", "built-in dataset: camera pan, pixels per frame");
   a.option("noise", "0", "built-in dataset: sensor noise std, grey levels");
 }
@@ -50,7 +51,7 @@ void add_optimizer_options(Args& a, int64_t epochs, int64_t batch_size, const st
   a.option("batch-size", std::to_string(batch_size), "clips per step");
   a.option("lr", lr, "peak learning rate (AdamW; linear warm-up, cosine decay)");
   a.option("weight-decay", "0.05", "AdamW's decoupled weight decay");
-  a.option("label-smoothing", "0.1", "cross-entropy label smoothing");
+  a.option("label-smoothing", "0", "cross-entropy label smoothing");
   a.option("seed", "0", "seed for init, shuffling, augmentation and the built-in dataset");
   a.option("device", "cpu", "cpu (cuda arrives with the CUDA backend)");
 }
@@ -66,6 +67,7 @@ rlt::ModelConfig model_from(const Args& a) {
   if (a.given("patch")) m.patch = a.integer("patch");
   m.pos_encoding = a.on("pos-encoding");
   m.length_encoding = a.on("length-encoding");
+  m.pos_kind = a.str("pos-kind");
   m.attention_kernel = a.str("attention");
   m.validate();
   return m;

@@ -19,6 +19,7 @@
 #include <type_traits>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/fast_math.h"
 #include "tensor/cpu/strided_loop.h"
 
 namespace glance {
@@ -124,7 +125,9 @@ void unary_typed(UnaryOp op, const Tensor& out, const Tensor& in) {
   }
   if constexpr (std::is_floating_point_v<T>) {
     switch (op) {
-      case UnaryOp::Exp: return run([](T x) { return std::exp(x); });
+      case UnaryOp::Exp:
+        if constexpr (std::is_same_v<T, float>) return run([](T x) { return cpu::fast_exp(x); });
+        return run([](T x) { return std::exp(x); });
       case UnaryOp::Log: return run([](T x) { return std::log(x); });
       case UnaryOp::Sqrt: return run([](T x) { return std::sqrt(x); });
       case UnaryOp::Rsqrt: return run([](T x) { return T(1) / std::sqrt(x); });
@@ -143,6 +146,9 @@ void unary_typed(UnaryOp op, const Tensor& out, const Tensor& in) {
           return T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
         });
       case UnaryOp::GeluErf:  // 0.5 x (1 + erf(x / sqrt(2))): the exact GELU
+        if constexpr (std::is_same_v<T, float>) {
+          return run([](T x) { return T(0.5) * x * (T(1) + cpu::fast_erf(x * T(0.7071067811865476))); });
+        }
         return run([](T x) { return T(0.5) * x * (T(1) + std::erf(x * T(0.7071067811865476))); });
       default: break;
     }
@@ -200,6 +206,21 @@ void with_binary_op(BinaryOp op, Body&& body) {
       // NaN propagates like torch: if either value is NaN the result is NaN.
       case BinaryOp::Maximum: return body([](T a, T b) { return (a > b || is_nan(a)) ? a : b; });
       case BinaryOp::Minimum: return body([](T a, T b) { return (a < b || is_nan(a)) ? a : b; });
+      // g * d/dx [x Phi(x)] = g * (Phi(x) + x phi(x)), Phi(x) = (1 + erf(x/sqrt 2))/2, phi = exp(-x^2/2)/sqrt(2 pi)
+      case BinaryOp::GeluErfGrad:
+        if constexpr (std::is_same_v<T, float>) {
+          return body([](T g, T x) {
+            const T cdf = T(0.5) * (T(1) + cpu::fast_erf(x * T(0.7071067811865476)));
+            return g * (cdf + x * T(0.3989422804014327) * cpu::fast_exp(T(-0.5) * x * x));
+          });
+        } else if constexpr (std::is_floating_point_v<T>) {
+          return body([](T g, T x) {
+            const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.7071067811865476)));
+            return g * (cdf + x * T(0.3989422804014327) * std::exp(T(-0.5) * x * x));
+          });
+        } else {
+          throw std::invalid_argument("cpu binary: gelu_erf_grad needs a floating-point dtype");
+        }
       default: break;
     }
   }

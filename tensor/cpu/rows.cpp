@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/fast_math.h"
 #include "tensor/cpu/strided_loop.h"
 
 namespace glance {
@@ -49,18 +50,29 @@ void softmax_typed(const Tensor& out, const Tensor& in, bool log) {
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * C;
     T* yr = y + r * C;
-    T m = -std::numeric_limits<T>::infinity();
-    for (int64_t j = 0; j < C; ++j) m = (xr[j] > m || std::isnan(xr[j])) ? xr[j] : m;
-    double sum = 0;
+    // The row max, ignoring NaN (a NaN anywhere still makes the whole row NaN below, through exp and
+    // the sum), written as a plain compare-select so that it vectorises.
+    T lane[8];
+    std::fill(lane, lane + 8, -std::numeric_limits<T>::infinity());
+    int64_t j0 = 0;
+    for (; j0 + 8 <= C; j0 += 8) {
+      for (int k = 0; k < 8; ++k) lane[k] = xr[j0 + k] > lane[k] ? xr[j0 + k] : lane[k];
+    }
+    for (; j0 < C; ++j0) lane[0] = xr[j0] > lane[0] ? xr[j0] : lane[0];
+    T m = lane[0];
+    for (int k = 1; k < 8; ++k) m = lane[k] > m ? lane[k] : m;
     if (log) {
-      for (int64_t j = 0; j < C; ++j) sum += std::exp(xr[j] - m);
+      const double sum = lane_sum(C, [&](int64_t j) { return double(std::exp(xr[j] - m)); });
       const T log_sum = T(std::log(sum));
       for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] - m) - log_sum;  // x - m first: exact near the max
     } else {
-      for (int64_t j = 0; j < C; ++j) {
-        yr[j] = std::exp(xr[j] - m);
-        sum += yr[j];
+      // exp in a loop of its own (vectorised for float), then the sum in double with 8 partial sums.
+      if constexpr (std::is_same_v<T, float>) {
+        for (int64_t j = 0; j < C; ++j) yr[j] = cpu::fast_exp(xr[j] - m);
+      } else {
+        for (int64_t j = 0; j < C; ++j) yr[j] = std::exp(xr[j] - m);
       }
+      const double sum = lane_sum(C, [&](int64_t j) { return double(yr[j]); });
       const T scale = T(1.0 / sum);
       for (int64_t j = 0; j < C; ++j) yr[j] *= scale;
     }
