@@ -77,4 +77,22 @@ TrainingProgress load_training_state(const std::string& path, Module& model, Opt
   return progress;
 }
 
+TrainingProgress load_model_from_training_state(const std::string& path, Module& model) {
+  SafetensorsFile file = load_safetensors(path);
+  std::map<std::string, Tensor> model_part;
+  for (auto& [name, t] : file.tensors) {
+    if (name.rfind(kOptimizerPrefix, 0) != 0) model_part[name] = t;
+  }
+  try {
+    model.load_state_dict(model_part, true);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("load_model_from_training_state: " + path + ": " + e.what());
+  }
+  TrainingProgress progress;
+  if (file.metadata.count("glance.step")) progress.step = static_cast<int64_t>(parse_unsigned(file.metadata, "glance.step", path));
+  if (file.metadata.count("glance.epoch")) progress.epoch = static_cast<int64_t>(parse_unsigned(file.metadata, "glance.epoch", path));
+  progress.config = file.metadata.count("glance.config") ? file.metadata.at("glance.config") : "";
+  return progress;
+}
+
 }  // namespace glance::nn

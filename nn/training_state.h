@@ -23,5 +23,8 @@ struct TrainingProgress {
 void save_training_state(const std::string& path, const Module& model, const Optimizer& optimizer,
                          const TrainingProgress& progress);
 TrainingProgress load_training_state(const std::string& path, Module& model, Optimizer& optimizer);
+// The model's part of a training-state file only (for evaluation and prediction): the optimizer's
+// tensors are skipped, everything else is validated against the model as load_training_state does.
+TrainingProgress load_model_from_training_state(const std::string& path, Module& model);
 
 }  // namespace glance::nn

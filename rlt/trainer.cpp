@@ -140,12 +140,13 @@ RunResult Trainer::run() {
   const auto start = std::chrono::steady_clock::now();
   double eval_seconds = 0;
   model_->train();
-  for (int64_t epoch = step / per_epoch; step < total; ++epoch) {
+  const int64_t last = o.stop_at > 0 ? std::min(o.stop_at, total) : total;
+  for (int64_t epoch = step / per_epoch; step < last; ++epoch) {
     epoch_now = epoch;
     loader.start_epoch(epoch);
     int64_t skip = step - epoch * per_epoch;  // resuming in the middle of an epoch
     recent_loss = 0, recent = 0;
-    while (step < total) {
+    while (step < last) {
       auto batch = loader.next();
       if (!batch) break;
       if (skip > 0) {
@@ -180,7 +181,7 @@ RunResult Trainer::run() {
     }
     const bool epoch_done = step % per_epoch == 0;
     if (epoch_done) save(epoch + 1);
-    if (val_ != nullptr && o.eval_every > 0 && epoch_done && (epoch + 1) % o.eval_every == 0 && step < total) {
+    if (val_ != nullptr && o.eval_every > 0 && epoch_done && (epoch + 1) % o.eval_every == 0 && step < last) {
       const auto eval_start = std::chrono::steady_clock::now();
       const EvalResult v = evaluate(*model_, *val_, o.tokenizer, 32, o.seed);
       model_->train();
@@ -195,7 +196,7 @@ RunResult Trainer::run() {
   result.kept_fraction = grid_tokens > 0 ? double(kept_tokens) / double(grid_tokens) : 0.0;
   result.final_loss = recent > 0 ? recent_loss / double(recent) : 0.0;
   save(step / per_epoch);
-  if (val_ != nullptr) {
+  if (val_ != nullptr && step == total) {
     result.val = evaluate(*model_, *val_, o.tokenizer, 32, o.seed);
     if (log) {
       log->write(nn::Json::object().set("run", o.name).set("step", step).set("val_acc", result.val.accuracy)

@@ -34,6 +34,8 @@ struct TrainOptions {
   std::string metrics_path;     // JSON Lines; empty: none
   std::string save_path;        // training state written at the end (and each epoch); empty: none
   std::string load_path;        // resume from this training state; empty: start fresh
+  int64_t stop_at = 0;          // > 0: stop after this step (saving), as if interrupted; the schedule
+                                // still spans all the steps, so a resumed run continues it exactly
   bool progress = true;
   std::string name = "train";   // shown in the progress bar and in the metrics
 };

@@ -27,8 +27,8 @@ int run_demo(int argc, char** argv) {
          "minutes in all) and print one JSON line: accuracy, kept fraction, clips/s and the speedup.");
   add_model_options(a);
   add_tokenizer_options(a);
-  add_data_options(a, 2048, 512);
-  add_optimizer_options(a, 4, 32, "1e-3");
+  add_data_options(a, 7200, 1024);
+  add_optimizer_options(a, 4, 32, "1e-3");  // 4 epochs of 225 steps
   a.option("out", "runs/demo", "folder for the two metrics logs (rlt.metrics.jsonl, dense.metrics.jsonl)");
   a.flag("progress", true, "show progress bars");
   if (!a.parse(argc, argv)) return 0;

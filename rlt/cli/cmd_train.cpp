@@ -5,7 +5,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "nn/json.h"
-#include "nn/safetensors.h"
+#include "nn/training_state.h"
 
 namespace glance::cli {
 
@@ -66,7 +66,7 @@ int run_eval(int argc, char** argv) {
   if (a.given("tau")) tok.tau = a.number("tau");
   if (a.given("drop")) tok.policy = rlt::parse_drop_policy(a.str("drop"));
   rlt::RLTransformer model(config.model);
-  nn::load_checkpoint(a.str("load"), model);
+  nn::load_model_from_training_state(a.str("load"), model);
 
   std::unique_ptr<rlt::VideoDataset> data;
   if (!a.str("data").empty()) {
@@ -97,7 +97,7 @@ int run_predict(int argc, char** argv) {
   if (a.str("load").empty()) throw std::invalid_argument("glance predict: --load FILE is required");
   const rlt::RunConfig config = rlt::read_run_config(a.str("load"));
   rlt::RLTransformer model(config.model);
-  nn::load_checkpoint(a.str("load"), model);
+  nn::load_model_from_training_state(a.str("load"), model);
   rlt::ClipSampling sampling{.frames_per_clip = config.model.frames, .interval = a.integer("interval")};
   const std::vector<Tensor> clips = rlt::clips_of_folder(a.arg("CLIP_DIR"), sampling, config.model.image_size);
   // Average the probabilities of the folder's clips.

@@ -1,0 +1,103 @@
+// Training the RLT transformer end to end on the built-in dataset (small enough for a unit test):
+// a tiny configuration learns the motion classes to a stated accuracy; a run interrupted and resumed
+// from its training state ends bit-identical to an uninterrupted one; the checkpoint reloads for eval.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <iostream>
+#include <unistd.h>
+#include <string>
+
+#include "nn/training_state.h"
+#include "rlt/clip_datasets.h"
+#include "rlt/trainer.h"
+#include "tensor/ops.h"
+
+namespace {
+
+using namespace glance;
+using namespace glance::rlt;
+
+// 8 frames of 32 x 32, tubelets 2 x 8 x 8: a 4 x 4 x 4 grid (64 tubelets), objects of 8 px at 2 px/frame.
+SyntheticVideoConfig data_config(int64_t count, uint64_t seed) {
+  SyntheticVideoConfig c;
+  c.count = count, c.frames = 8, c.size = 32, c.object_size = 8, c.speed = 2, c.seed = seed;
+  return c;
+}
+
+TrainOptions tiny_options() {
+  TrainOptions o;
+  o.model.frames = 8, o.model.image_size = 32, o.model.tubelet = 2, o.model.patch = 8, o.model.classes = 8;
+  o.model.dim = 32, o.model.depth = 2, o.model.heads = 2;
+  o.tokenizer.tubelet = 2, o.tokenizer.patch = 8, o.tokenizer.tau = 0.1;
+  o.batch_size = 32, o.lr = 2e-3, o.label_smoothing = 0.0, o.progress = false;
+  return o;
+}
+
+TEST(Trainer, TinyConfigurationLearnsTheMotionClasses) {
+  // Stated accuracy: >= 0.6 on 256 held-out clips of 8 classes (chance 0.125) after 500 steps of RLT
+  // (measured 2026-11-21: see the printed line; about 12 s on 2 cores).
+  SyntheticClips train(data_config(2048, 1)), val(data_config(256, 2));
+  TrainOptions o = tiny_options();
+  o.steps = 500;
+  Trainer trainer(o, train, &val);
+  const RunResult r = trainer.run();
+  EXPECT_EQ(r.steps, 500);
+  EXPECT_GE(r.val.accuracy, 0.6) << "final training loss " << r.final_loss;
+  std::cout << "tiny configuration: val accuracy " << r.val.accuracy << ", kept fraction " << r.kept_fraction << "\n";
+  EXPECT_LT(r.kept_fraction, 0.7);
+  EXPECT_GT(r.kept_fraction, 0.25);  // at least the first time step (1/4 of the grid) is always kept
+}
+
+std::vector<float> flat_parameters(RLTransformer& model) {
+  std::vector<float> v;
+  for (const Tensor& p : model.parameters()) {
+    const Tensor c = ops::contiguous(p);
+    v.insert(v.end(), c.data<float>(), c.data<float>() + c.numel());
+  }
+  return v;
+}
+
+TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
+  const auto dir = std::filesystem::temp_directory_path() / ("glance_trainer_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  SyntheticClips train(data_config(96, 3));
+  TrainOptions o = tiny_options();
+  o.steps = 8;  // 3 batches per epoch: the interruption at step 4 falls inside the second epoch
+
+  Trainer straight(o, train, nullptr);
+  straight.run();
+
+  TrainOptions first = o;
+  first.stop_at = 4;
+  first.save_path = (dir / "state.safetensors").string();
+  Trainer interrupted(first, train, nullptr);
+  EXPECT_EQ(interrupted.run().steps, 4);
+
+  TrainOptions second = o;
+  second.load_path = first.save_path;
+  Trainer resumed(second, train, nullptr);
+  EXPECT_EQ(resumed.run().steps, 4);
+  EXPECT_EQ(flat_parameters(resumed.model()), flat_parameters(straight.model())) << "bit-identical weights";
+
+  // The state file reloads for evaluation (model part only) with its configuration.
+  const RunConfig config = read_run_config(first.save_path);
+  EXPECT_EQ(config.model.to_json(), o.model.to_json());
+  EXPECT_EQ(config.class_names, SyntheticVideo::class_names());
+  RLTransformer reloaded(config.model);
+  nn::load_model_from_training_state(first.save_path, reloaded);
+  EXPECT_EQ(flat_parameters(reloaded), flat_parameters(interrupted.model()));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Trainer, MismatchedSettingsAreRejected) {
+  SyntheticClips train(data_config(64, 1));
+  TrainOptions o = tiny_options();
+  o.model.classes = 5;
+  EXPECT_THROW(Trainer(o, train, nullptr), std::invalid_argument);
+  o = tiny_options();
+  o.tokenizer.patch = 4;
+  EXPECT_THROW(Trainer(o, train, nullptr), std::invalid_argument);
+}
+
+}  // namespace
