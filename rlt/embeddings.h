@@ -28,8 +28,7 @@ Tensor sinusoid_table(int64_t positions, int64_t dim, double base = 10000.0);  /
 
 // The factorised 3-D variant: the first D_t = D/3 (rounded down to even) columns encode t with their own
 // sinusoids, the next D_h encode h, the rest encode w; row (t*H' + h)*W' + w. Each coordinate is then a
-// linear read-out away, which a small model trained from scratch finds far more easily than the 1-D
-// table's mixed-up index (see docs/05-patch-embedding.md).
+// linear read-out away, instead of being tangled in one flat index (see docs/05-patch-embedding.md).
 Tensor sinusoid_table_3d(const nn::Grid& grid, int64_t dim, double base = 10000.0);  // [T'H'W', dim]
 
 // Positional encoding of each token's (t, h, w) on the layout's grid: rows of the table. [N, D], no gradient.

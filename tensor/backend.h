@@ -66,6 +66,9 @@ class Backend {
 
   // ---- rows: softmax and layer norm over the last axis of contiguous [rows, C] tensors ----
   virtual void softmax(const Tensor& out, const Tensor& in, bool log) = 0;
+  // The backward of softmax rows, from its output y and the gradient dy, in one pass per row:
+  //   softmax:      dx = y * (dy - sum(dy * y))       log_softmax: dx = dy - exp(y) * sum(dy)
+  virtual void softmax_backward(const Tensor& dx, const Tensor& y, const Tensor& dy, bool log) = 0;
   // out = (x - mean) * rstd * weight + bias; saves mean and rstd ([rows]) for the backward pass.
   // weight and bias may be undefined (no affine).
   virtual void layer_norm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,

@@ -81,6 +81,9 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // ---- rows ----
 Tensor softmax(const Tensor& x, int64_t axis = -1);
 Tensor log_softmax(const Tensor& x, int64_t axis = -1);
+// The gradient of softmax (log = false) or log_softmax (log = true) along `axis`, from the op's output y
+// and the incoming gradient dy (same shape, same dtype).
+Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t axis = -1, bool log = false);
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim = false);
 // Normalises over the last axis. Returns {out, mean, rstd}; mean and rstd have shape x.shape[:-1].
 struct LayerNormResult {

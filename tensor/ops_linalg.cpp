@@ -80,6 +80,20 @@ Tensor log_softmax(const Tensor& x, int64_t axis) {
                    [](const Tensor& out, const Tensor& in) { backend_for(in.device()).softmax(out, in, true); });
 }
 
+Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t axis, bool log) {
+  const char* name = log ? "log_softmax_backward" : "softmax_backward";
+  if (y.shape() != dy.shape() || y.dtype() != dy.dtype()) {
+    throw std::invalid_argument(std::string(name) + ": y " + dtype_name(y.dtype()) + " " + shape_str(y.shape()) +
+                                " and dy " + dtype_name(dy.dtype()) + " " + shape_str(dy.shape()) + " differ");
+  }
+  if (y.dim() == 0) return zeros_like(y);
+  const int64_t a = normalize_axis(axis, y.dim(), name);
+  const Tensor g = contiguous(transpose(dy, a, -1));
+  return over_rows(y, axis, name, [&](const Tensor& out, const Tensor& rows) {
+    backend_for(y.device()).softmax_backward(out, rows, view(g, rows.shape()), log);
+  });
+}
+
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
   if (!is_floating(x.dtype())) {
     throw std::invalid_argument(std::string("logsumexp: expected a floating dtype, got ") + dtype_name(x.dtype()));

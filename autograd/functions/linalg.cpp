@@ -32,7 +32,7 @@ Tensor softmax(const Tensor& x, int64_t axis) {
   Tensor out = ops::softmax(x, axis);
   // y = softmax(x):  dx = y * (g - sum(g * y))  along the axis
   record("softmax", {x}, out, [axis, y = out.detach()](const Tensor& g) -> std::vector<Tensor> {
-    return {y * (g - ops::sum(g * y, {axis}, true))};
+    return {ops::softmax_backward(y, g, axis, false)};
   });
   return out;
 }
@@ -41,7 +41,7 @@ Tensor log_softmax(const Tensor& x, int64_t axis) {
   Tensor out = ops::log_softmax(x, axis);
   // y = x - logsumexp(x):  dx = g - softmax(x) * sum(g)  along the axis
   record("log_softmax", {x}, out, [axis, y = out.detach()](const Tensor& g) -> std::vector<Tensor> {
-    return {g - ops::unary(UnaryOp::Exp, y) * ops::sum(g, {axis}, true)};
+    return {ops::softmax_backward(y, g, axis, true)};
   });
   return out;
 }

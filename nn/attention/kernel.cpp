@@ -24,35 +24,36 @@ Tensor reference_attention(const Tensor& q, const Tensor& k, const Tensor& v, co
   // Forward, clip by clip: S = q k^T * scale, P = softmax(S), out = P v. P is kept for the backward
   // pass: this is the "materialise the scores" rung, O(H L^2) memory per clip.
   std::vector<int64_t> offsets = layout.offsets();
+  // The scale goes on q once ([H, N, d]) rather than on every clip's scores ([H, n, n]).
+  const Tensor qs = ops::binary(BinaryOp::Mul, q, scale);
   Tensor out = ops::zeros_like(q);
   std::vector<Tensor> probs(offsets.size() - 1);
   for (size_t b = 0; b + 1 < offsets.size(); ++b) {
     int64_t start = offsets[b], n = offsets[b + 1] - offsets[b];
     if (n == 0) continue;
-    Tensor qb = ops::narrow(q, 1, start, n), kb = ops::narrow(k, 1, start, n), vb = ops::narrow(v, 1, start, n);
-    Tensor scores = ops::binary(BinaryOp::Mul, ops::matmul(qb, ops::transpose(kb, 1, 2)), scale);  // [H, n, n]
+    Tensor qb = ops::narrow(qs, 1, start, n), kb = ops::narrow(k, 1, start, n), vb = ops::narrow(v, 1, start, n);
+    Tensor scores = ops::matmul(qb, ops::transpose(kb, 1, 2));  // [H, n, n], already scaled through q
     probs[b] = ops::softmax(scores, -1);
     ops::copy_(ops::narrow(out, 1, start, n), ops::matmul(probs[b], vb));                          // [H, n, d]
   }
   // Backward, clip by clip, with the saved P:
   //   dV = P^T dO      dP = dO V^T      dS = P * (dP - rowsum(dP * P))      dQ = dS K * scale   dK = dS^T Q * scale
   autograd::record("reference_attention", {q, k, v}, out,
-                   [q, k, v, offsets, probs, scale](const Tensor& g) -> std::vector<Tensor> {
-    Tensor dq = ops::zeros_like(q), dk = ops::zeros_like(k), dv = ops::zeros_like(v);
+                   [qs, k, v, offsets, probs, scale](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dq = ops::zeros_like(qs), dk = ops::zeros_like(k), dv = ops::zeros_like(v);
     for (size_t b = 0; b + 1 < offsets.size(); ++b) {
       int64_t start = offsets[b], n = offsets[b + 1] - offsets[b];
       if (n == 0) continue;
-      Tensor qb = ops::narrow(q, 1, start, n), kb = ops::narrow(k, 1, start, n), vb = ops::narrow(v, 1, start, n);
+      Tensor qb = ops::narrow(qs, 1, start, n), kb = ops::narrow(k, 1, start, n), vb = ops::narrow(v, 1, start, n);
       Tensor gb = ops::narrow(g, 1, start, n);
       const Tensor& p = probs[b];
-      Tensor dp = ops::matmul(gb, ops::transpose(vb, 1, 2));
-      Tensor row = ops::sum(ops::binary(BinaryOp::Mul, dp, p), {-1}, true);
-      Tensor ds = ops::binary(BinaryOp::Mul, ops::binary(BinaryOp::Mul, p, ops::binary(BinaryOp::Sub, dp, row)), scale);
+      Tensor dp = ops::matmul(gb, ops::transpose(vb, 1, 2));     // dL/dP      [H, n, n]
+      Tensor ds = ops::softmax_backward(p, dp, -1);               // dL/dscores = P * (dP - rowsum(dP * P))
       ops::copy_(ops::narrow(dv, 1, start, n), ops::matmul(ops::transpose(p, 1, 2), gb));
-      ops::copy_(ops::narrow(dq, 1, start, n), ops::matmul(ds, kb));
-      ops::copy_(ops::narrow(dk, 1, start, n), ops::matmul(ops::transpose(ds, 1, 2), qb));
+      ops::copy_(ops::narrow(dq, 1, start, n), ops::matmul(ds, kb));  // times scale, once, below
+      ops::copy_(ops::narrow(dk, 1, start, n), ops::matmul(ops::transpose(ds, 1, 2), qb));  // qb holds the scale
     }
-    return {dq, dk, dv};
+    return {ops::binary(BinaryOp::Mul, dq, scale), dk, dv};
   });
   return out;
 }

@@ -34,6 +34,7 @@ class CpuBackend final : public Backend {
   void matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;
 
   void softmax(const Tensor& out, const Tensor& in, bool log) override;
+  void softmax_backward(const Tensor& dx, const Tensor& y, const Tensor& dy, bool log) override;
   void layer_norm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                           const Tensor& weight, const Tensor& bias, double eps) override;
   void layer_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,

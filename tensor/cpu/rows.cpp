@@ -79,6 +79,27 @@ void softmax_typed(const Tensor& out, const Tensor& in, bool log) {
   }
 }
 
+// ---- softmax backward ----
+// softmax: dx = y * (dy - s), s = sum(dy * y);  log_softmax: dx = dy - exp(y) * s, s = sum(dy).
+template <typename T>
+void softmax_backward_typed(const Tensor& dx, const Tensor& y, const Tensor& dy, bool log) {
+  const int64_t rows = y.shape()[0], C = y.shape()[1];
+  const T *py = y.data<T>(), *pg = dy.data<T>();
+  T* pd = dx.data<T>();
+#pragma omp parallel for schedule(static) if (parallel_for(rows, C))
+  for (int64_t r = 0; r < rows; ++r) {
+    const T *yr = py + r * C, *gr = pg + r * C;
+    T* dr = pd + r * C;
+    if (log) {
+      const T s = T(lane_sum(C, [&](int64_t j) { return double(gr[j]); }));
+      for (int64_t j = 0; j < C; ++j) dr[j] = gr[j] - std::exp(yr[j]) * s;
+    } else {
+      const T s = T(lane_sum(C, [&](int64_t j) { return double(gr[j]) * double(yr[j]); }));
+      for (int64_t j = 0; j < C; ++j) dr[j] = yr[j] * (gr[j] - s);
+    }
+  }
+}
+
 // ---- layer norm ----
 // Per row: mean, var = mean((x - mean)^2) (biased, two passes for accuracy), rstd = 1/sqrt(var + eps),
 // out = (x - mean) * rstd * weight + bias.
@@ -177,6 +198,17 @@ void CpuBackend::softmax(const Tensor& out, const Tensor& in, bool log) {
   check_rows(in, "softmax");
   check_rows(out, "softmax");
   GLANCE_DISPATCH_FLOAT(in.dtype(), "cpu softmax", T, { softmax_typed<T>(out, in, log); });
+}
+
+void CpuBackend::softmax_backward(const Tensor& dx, const Tensor& y, const Tensor& dy, bool log) {
+  check_rows(dx, "softmax_backward");
+  check_rows(y, "softmax_backward");
+  check_rows(dy, "softmax_backward");
+  if (y.shape() != dy.shape() || dx.shape() != y.shape()) {
+    throw std::invalid_argument("cpu softmax_backward: shapes differ: " + shape_str(y.shape()) + " and " +
+                                shape_str(dy.shape()));
+  }
+  GLANCE_DISPATCH_FLOAT(y.dtype(), "cpu softmax_backward", T, { softmax_backward_typed<T>(dx, y, dy, log); });
 }
 
 void CpuBackend::layer_norm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,

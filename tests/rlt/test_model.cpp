@@ -57,6 +57,25 @@ TEST(RLTModel, SinusoidTableMatchesTheFormula) {
   EXPECT_FLOAT_EQ(d[1], 1.0f);
 }
 
+TEST(RLTModel, FactorisedTableGivesEachCoordinateItsOwnColumns) {
+  // D = 14: D_t = D_h = 4, D_w = 6. Row (t, h, w) = [sin/cos of t | of h | of w], each with its own width.
+  const nn::Grid g{3, 2, 4};
+  const Tensor t3 = sinusoid_table_3d(g, 14);
+  ASSERT_EQ(t3.shape(), (Shape{24, 14}));
+  auto pe = [](int64_t pos, int64_t j, int64_t width) {
+    const double angle = double(pos) / std::pow(10000.0, double(2 * (j / 2)) / double(width));
+    return j % 2 == 0 ? std::sin(angle) : std::cos(angle);
+  };
+  for (int64_t t = 0; t < 3; ++t)
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t w = 0; w < 4; ++w) {
+        const float* row = t3.data<float>() + ((t * 2 + h) * 4 + w) * 14;
+        for (int64_t j = 0; j < 4; ++j) EXPECT_NEAR(row[j], pe(t, j, 4), 1e-6);
+        for (int64_t j = 0; j < 4; ++j) EXPECT_NEAR(row[4 + j], pe(h, j, 4), 1e-6);
+        for (int64_t j = 0; j < 6; ++j) EXPECT_NEAR(row[8 + j], pe(w, j, 6), 1e-6);
+      }
+}
+
 TEST(RLTModel, TubeletEmbeddingIsTheConv3dOfEachTubelet) {
   // Reference: the Conv3d sum written out in float64 over (c, dt, y, x) of the clip itself.
   const ModelConfig c = small_config();

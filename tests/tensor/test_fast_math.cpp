@@ -40,3 +40,26 @@ TEST(FastMath, ErfIsWithinItsBound) {
 }
 
 }  // namespace
+
+#include "tensor/ops.h"
+
+namespace {
+
+TEST(FastMath, FloatGeluBackwardMatchesDouble) {
+  // BinaryOp::GeluErfGrad (GELU's fused backward) in float32 uses fast_erf/fast_exp; float64 uses libm.
+  using namespace glance;
+  std::vector<double> xs, gs;
+  for (double x = -8.0; x <= 8.0; x += 0.0371) xs.push_back(x), gs.push_back(0.5 + 0.01 * x);
+  const Tensor x64 = ops::from_vector(xs), g64 = ops::from_vector(gs);
+  const Tensor d64 = ops::binary(BinaryOp::GeluErfGrad, g64, x64);
+  const Tensor d32 = ops::binary(BinaryOp::GeluErfGrad, ops::to_dtype(g64, DType::Float32), ops::to_dtype(x64, DType::Float32));
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double x = xs[i], want = gs[i] * (0.5 * (1 + std::erf(x / std::sqrt(2.0))) + x * std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI));
+    EXPECT_NEAR(d64.data<double>()[i], want, 1e-12) << "x = " << x;
+    EXPECT_NEAR(d32.data<float>()[i], want, 2e-6) << "x = " << x;
+  }
+  EXPECT_THROW(ops::binary(BinaryOp::GeluErfGrad, ops::zeros({2}, DType::Int64), ops::zeros({2}, DType::Int64)),
+               std::invalid_argument);
+}
+
+}  // namespace
