@@ -26,7 +26,8 @@ Tensor reference_attention(const Tensor& q, const Tensor& k, const Tensor& v, co
   std::vector<int64_t> offsets = layout.offsets();
   // The scale goes on q once ([H, N, d]) rather than on every clip's scores ([H, n, n]).
   const Tensor qs = ops::binary(BinaryOp::Mul, q, scale);
-  Tensor out = ops::zeros_like(q);
+  // The clips tile [0, N) exactly, so every row of out (and of dq, dk, dv below) gets written: no zero fill.
+  Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
   std::vector<Tensor> probs(offsets.size() - 1);
   for (size_t b = 0; b + 1 < offsets.size(); ++b) {
     int64_t start = offsets[b], n = offsets[b + 1] - offsets[b];
@@ -40,7 +41,8 @@ Tensor reference_attention(const Tensor& q, const Tensor& k, const Tensor& v, co
   //   dV = P^T dO      dP = dO V^T      dS = P * (dP - rowsum(dP * P))      dQ = dS K * scale   dK = dS^T Q * scale
   autograd::record("reference_attention", {q, k, v}, out,
                    [qs, k, v, offsets, probs, scale](const Tensor& g) -> std::vector<Tensor> {
-    Tensor dq = ops::zeros_like(qs), dk = ops::zeros_like(k), dv = ops::zeros_like(v);
+    Tensor dq = Tensor::empty(qs.shape(), qs.dtype(), qs.device()), dk = Tensor::empty(k.shape(), k.dtype(), k.device()),
+           dv = Tensor::empty(v.shape(), v.dtype(), v.device());
     for (size_t b = 0; b + 1 < offsets.size(); ++b) {
       int64_t start = offsets[b], n = offsets[b + 1] - offsets[b];
       if (n == 0) continue;
