@@ -11,8 +11,8 @@ stderr; the LAST stdout line is one JSON object:
 
 Other flags: --steps N (timed steps, default 20; 3 warm-up steps always run first), --attention
 {explicit,mha,sdpa,all}, --embed {linear,conv3d}, --seed. `--attention all` times every attention variant in
-one process (after checking that they compute the same loss from the same weights) and reports the
-fastest, with every variant's median in "attention_variants_ms".
+one process, steps interleaved (after checking that they compute the same loss from the same weights), and
+reports the fastest, with every variant's median in "attention_variants_ms".
 
 The model (RLT with nothing dropped, i.e. every run length is 1):
   clips [B=8, T=16, 3, 112, 112] f32 -> tubelets 2x16x16 -> grid T'=8, H'=7, W'=7 = 392 tokens per clip
@@ -66,6 +66,7 @@ D, DEPTH, HEADS, MLP_HIDDEN = 192, 4, 3, 768
 NUM_CLASSES, MAX_RUN = 10, 8
 CASE = "rlt_dense_d192_depth4_h3_b8_n392"
 ATTENTIONS = ("explicit", "mha", "sdpa")
+EMBEDS = ("linear", "conv3d")
 
 
 def parse_args():
@@ -74,7 +75,7 @@ def parse_args():
     p.add_argument("--steps", type=int, default=20, help="timed steps (after 3 warm-up steps)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--attention", choices=ATTENTIONS + ("all",), default="explicit")
-    p.add_argument("--embed", choices=("linear", "conv3d"), default="linear")
+    p.add_argument("--embed", choices=EMBEDS + ("all",), default="linear")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
 
@@ -203,16 +204,15 @@ def make_batch(seed):
     return clips, labels, lengths
 
 
-def check_equivalence(seed, embed):
-    """All attention variants, and both embedding forms, give the same loss from the same weights."""
+def check_equivalence(seed):
+    """All attention variants and both embedding forms give the same loss from the same weights."""
     clips, labels, lengths = make_batch(seed)
     losses = {}
     with torch.no_grad():
         for a in ATTENTIONS:
-            losses[a] = F.cross_entropy(build(a, embed, seed)(clips, lengths), labels).item()
-        other = "conv3d" if embed == "linear" else "linear"
-        losses["explicit+" + other] = F.cross_entropy(build("explicit", other, seed)(clips, lengths), labels).item()
-    ref = losses["explicit"]
+            for e in EMBEDS:
+                losses[f"{a}/{e}"] = F.cross_entropy(build(a, e, seed)(clips, lengths), labels).item()
+    ref = losses["explicit/linear"]
     print("equivalence check (initial loss): " + ", ".join(f"{k}={v:.6f}" for k, v in losses.items()),
           file=sys.stderr)
     bad = {k: v for k, v in losses.items() if abs(v - ref) > 1e-4 * max(1.0, abs(ref))}
@@ -220,7 +220,8 @@ def check_equivalence(seed, embed):
         sys.exit(f"variants disagree with explicit ({ref}): {bad}")
 
 
-def run(attention, embed, steps, warmup, seed):
+def make_step(attention, embed, seed):
+    """Returns a closure doing one training step of a fresh model; it returns the loss."""
     model = build(attention, embed, seed)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
@@ -233,33 +234,45 @@ def run(attention, embed, steps, warmup, seed):
         opt.step()
         return loss.item()
 
-    for i in range(warmup):
-        t0 = time.perf_counter()
-        loss = step()
-        print(f"[{attention}/{embed}] warm-up {i + 1}/{warmup}: {(time.perf_counter() - t0) * 1e3:.1f} ms "
-              f"loss {loss:.4f}", file=sys.stderr)
-    times = []
-    for i in range(steps):
-        t0 = time.perf_counter()
-        loss = step()
-        times.append((time.perf_counter() - t0) * 1e3)
-        print(f"[{attention}/{embed}] step {i + 1}/{steps}: {times[-1]:.1f} ms loss {loss:.4f}", file=sys.stderr)
-    med = statistics.median(times)
-    print(f"[{attention}/{embed}] median {med:.1f} ms, min {min(times):.1f} ms", file=sys.stderr)
+    return step
+
+
+def run(variants, steps, warmup, seed):
+    """Times `steps` steps of each (attention, embed) variant. With several variants the steps are
+    interleaved (A B C A B C ...) so that load from other processes on the shared machine falls on all of
+    them alike. Returns {(attention, embed): [ms per timed step]}."""
+    fns = {v: make_step(v[0], v[1], seed) for v in variants}
+    times = {v: [] for v in variants}
+    for phase, count in (("warm-up", warmup), ("step", steps)):
+        for i in range(count):
+            for v, fn in fns.items():
+                t0 = time.perf_counter()
+                loss = fn()
+                ms = (time.perf_counter() - t0) * 1e3
+                if phase == "step":
+                    times[v].append(ms)
+                print(f"[{v[0]}/{v[1]}] {phase} {i + 1}/{count}: {ms:.1f} ms loss {loss:.4f}", file=sys.stderr)
+    for v, t in times.items():
+        print(f"[{v[0]}/{v[1]}] median {statistics.median(t):.1f} ms, min {min(t):.1f} ms", file=sys.stderr)
     return times
+
+
+def loadavg():
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main():
     torch.set_num_threads(args.threads)
-    n_params = sum(p.numel() for p in build("explicit", args.embed, args.seed).parameters())
+    n_params = sum(p.numel() for p in build("explicit", "linear", args.seed).parameters())
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, params {n_params}, "
-          f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}",
-          file=sys.stderr)
-    kinds = ATTENTIONS if args.attention == "all" else (args.attention,)
-    if args.attention == "all":
-        check_equivalence(args.seed, args.embed)
-    results = {a: run(a, args.embed, args.steps, args.warmup, args.seed) for a in kinds}
-    medians = {a: statistics.median(t) for a, t in results.items()}
+          f"load average {loadavg()}", file=sys.stderr)
+    attentions = ATTENTIONS if args.attention == "all" else (args.attention,)
+    embeds = EMBEDS if args.embed == "all" else (args.embed,)
+    if len(attentions) * len(embeds) > 1:
+        check_equivalence(args.seed)
+    load_start = os.getloadavg()[0]
+    results = run([(a, e) for a in attentions for e in embeds], args.steps, args.warmup, args.seed)
+    medians = {v: statistics.median(t) for v, t in results.items()}
     best = min(medians, key=medians.get)
     out = {
         "bench": "train_step",
@@ -270,13 +283,16 @@ def main():
         "median_ms": round(medians[best], 2),
         "min_ms": round(min(results[best]), 2),
         "unit": "ms/step",
-        "attention": best,
-        "embed": args.embed,
+        "attention": best[0],
+        "embed": best[1],
         "steps": args.steps,
-        "loadavg_1m": round(os.getloadavg()[0], 2),
+        "loadavg_1m_start": round(load_start, 2),
+        "loadavg_1m_end": round(os.getloadavg()[0], 2),
     }
-    if len(medians) > 1:
-        out["attention_variants_ms"] = {a: round(m, 2) for a, m in medians.items()}
+    if len(attentions) > 1:
+        out["attention_variants_ms"] = {a: round(medians[(a, best[1])], 2) for a in attentions}
+    if len(embeds) > 1:
+        out["embed_variants_ms"] = {e: round(medians[(best[0], e)], 2) for e in embeds}
     print(json.dumps(out))
 
 
