@@ -38,14 +38,16 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 int main(int argc, char** argv) {
   int64_t steps = 20, warmup = 3, threads = 2;
   bool profile = false;
+  std::string attention = "reference";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--steps" && i + 1 < argc) steps = std::stoll(argv[++i]);
     else if (a == "--warmup" && i + 1 < argc) warmup = std::stoll(argv[++i]);
     else if (a == "--threads" && i + 1 < argc) threads = std::stoll(argv[++i]);
     else if (a == "--profile") profile = true;
+    else if (a == "--attention" && i + 1 < argc) attention = argv[++i];
     else {
-      std::fprintf(stderr, "usage: bench_train_step [--steps N] [--warmup N] [--threads N] [--profile]\n");
+      std::fprintf(stderr, "usage: bench_train_step [--steps N] [--warmup N] [--threads N] [--attention reference|tiled] [--profile]\n");
       return 2;
     }
   }
@@ -53,6 +55,7 @@ int main(int argc, char** argv) {
 
   rlt::ModelConfig config = rlt::model_preset("small");  // 16 x 112 x 112, 2x16x16, dim 192, depth 4, 3 heads
   config.classes = 10;
+  config.attention_kernel = attention;
   manual_seed(0);
   rlt::RLTransformer model(config);
   nn::AdamW optimizer(nn::decay_groups(model, 1e-3, 0.05));
@@ -99,8 +102,9 @@ int main(int argc, char** argv) {
   const double median = sorted[sorted.size() / 2], best = sorted.front();
   std::printf(
       "{\"bench\":\"train_step\",\"case\":\"rlt_dense_d192_depth4_h3_b8_n392\",\"glance\":%.2f,\"min_ms\":%.2f,"
-      "\"unit\":\"ms/step\",\"stat\":\"median\",\"steps\":%lld,\"threads\":%lld,\"tokens\":%lld,\"parameters\":%lld}\n",
+      "\"unit\":\"ms/step\",\"stat\":\"median\",\"steps\":%lld,\"threads\":%lld,\"tokens\":%lld,\"parameters\":%lld,"
+      "\"attention\":\"%s\"}\n",
       median, best, (long long)steps, (long long)threads, (long long)packed.layout.total_tokens(),
-      (long long)model.parameter_count());
+      (long long)model.parameter_count(), attention.c_str());
   return 0;
 }

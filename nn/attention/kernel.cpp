@@ -6,6 +6,7 @@
 
 #include "autograd/functions.h"
 #include "autograd/node.h"
+#include "nn/attention/tiled_cpu.h"
 
 namespace glance::nn {
 
@@ -63,7 +64,8 @@ Tensor reference_attention(const Tensor& q, const Tensor& k, const Tensor& v, co
 namespace {
 std::mutex g_mutex;
 std::map<std::string, AttentionKernel>& registry() {
-  static std::map<std::string, AttentionKernel> kernels{{"reference", reference_attention}};
+  static std::map<std::string, AttentionKernel> kernels{{"reference", reference_attention},
+                                                         {"tiled", tiled_attention}};
   return kernels;
 }
 }  // namespace

@@ -1,0 +1,171 @@
+#include "nn/attention/tiled_cpu.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include "autograd/node.h"
+#include "tensor/cpu/fast_math.h"
+#include "tensor/cpu/gemm.h"
+#include "tensor/ops.h"
+
+namespace glance::nn {
+
+namespace {
+
+constexpr int64_t kBlockRows = 64;  // Br: query rows per block
+constexpr int64_t kBlockCols = 64;  // Bc: key rows per block
+
+// C[M, N] = alpha * op(A) op(B) + beta * C, row-major with leading dimensions (tensor/cpu/gemm.h).
+inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  cpu::sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+                 const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  cpu::dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+inline float exp_of(float x) { return cpu::fast_exp(x); }
+inline double exp_of(double x) { return std::exp(x); }
+
+// One (clip, head): rows [0, n) of q, k, v, o (each [n, d], row stride d); lse [n].
+template <typename T>
+void forward_one(const T* q, const T* k, const T* v, T* o, T* lse, int64_t n, int64_t d, T scale) {
+  std::vector<T> s(kBlockRows * kBlockCols), m(kBlockRows), l(kBlockRows), acc(kBlockRows * d);
+  for (int64_t i0 = 0; i0 < n; i0 += kBlockRows) {
+    const int64_t bi = std::min(kBlockRows, n - i0);
+    std::fill(m.begin(), m.end(), -std::numeric_limits<T>::infinity());
+    std::fill(l.begin(), l.end(), T(0));
+    std::fill(acc.begin(), acc.end(), T(0));
+    for (int64_t j0 = 0; j0 < n; j0 += kBlockCols) {
+      const int64_t bj = std::min(kBlockCols, n - j0);
+      gemm(false, true, bi, bj, d, scale, q + i0 * d, d, k + j0 * d, d, T(0), s.data(), bj);  // S = Q K^T scale
+      for (int64_t r = 0; r < bi; ++r) {
+        T* sr = s.data() + r * bj;
+        T row_max = m[r];
+        for (int64_t c = 0; c < bj; ++c) row_max = sr[c] > row_max ? sr[c] : row_max;
+        const T correction = exp_of(m[r] - row_max);  // exp(-inf) = 0 on the first block
+        T row_sum = 0;
+        for (int64_t c = 0; c < bj; ++c) {
+          sr[c] = exp_of(sr[c] - row_max);
+          row_sum += sr[c];
+        }
+        l[r] = l[r] * correction + row_sum;
+        m[r] = row_max;
+        for (int64_t e = 0; e < d; ++e) acc[r * d + e] *= correction;
+      }
+      gemm(false, false, bi, d, bj, T(1), s.data(), bj, v + j0 * d, d, T(1), acc.data(), d);  // acc += P V
+    }
+    for (int64_t r = 0; r < bi; ++r) {
+      const T inv = T(1) / l[r];
+      for (int64_t e = 0; e < d; ++e) o[(i0 + r) * d + e] = acc[r * d + e] * inv;
+      lse[i0 + r] = m[r] + std::log(l[r]);
+    }
+  }
+}
+
+template <typename T>
+void backward_one(const T* q, const T* k, const T* v, const T* o, const T* lse, const T* dout, T* dq, T* dk, T* dv,
+                  int64_t n, int64_t d, T scale) {
+  std::vector<T> delta(n), p(kBlockRows * kBlockCols), dp(kBlockRows * kBlockCols);
+  for (int64_t r = 0; r < n; ++r) {  // D = rowsum(dO * O)
+    T sum = 0;
+    for (int64_t e = 0; e < d; ++e) sum += dout[r * d + e] * o[r * d + e];
+    delta[r] = sum;
+  }
+  std::fill(dq, dq + n * d, T(0));
+  std::fill(dk, dk + n * d, T(0));
+  std::fill(dv, dv + n * d, T(0));
+  for (int64_t j0 = 0; j0 < n; j0 += kBlockCols) {
+    const int64_t bj = std::min(kBlockCols, n - j0);
+    for (int64_t i0 = 0; i0 < n; i0 += kBlockRows) {
+      const int64_t bi = std::min(kBlockRows, n - i0);
+      gemm(false, true, bi, bj, d, scale, q + i0 * d, d, k + j0 * d, d, T(0), p.data(), bj);  // S
+      for (int64_t r = 0; r < bi; ++r) {
+        for (int64_t c = 0; c < bj; ++c) p[r * bj + c] = exp_of(p[r * bj + c] - lse[i0 + r]);  // P, recomputed
+      }
+      gemm(true, false, bj, d, bi, T(1), p.data(), bj, dout + i0 * d, d, T(1), dv + j0 * d, d);  // dV += P^T dO
+      gemm(false, true, bi, bj, d, T(1), dout + i0 * d, d, v + j0 * d, d, T(0), dp.data(), bj);  // dP = dO V^T
+      for (int64_t r = 0; r < bi; ++r) {
+        for (int64_t c = 0; c < bj; ++c) dp[r * bj + c] = p[r * bj + c] * (dp[r * bj + c] - delta[i0 + r]);  // dS
+      }
+      gemm(false, false, bi, d, bj, scale, dp.data(), bj, k + j0 * d, d, T(1), dq + i0 * d, d);  // dQ += dS K s
+      gemm(true, false, bj, d, bi, scale, dp.data(), bj, q + i0 * d, d, T(1), dk + j0 * d, d);   // dK += dS^T Q s
+    }
+  }
+}
+
+// Runs f(clip_begin, clip_size, head) for every (clip, head) pair, in parallel.
+template <typename F>
+void for_each_clip_head(const std::vector<int64_t>& offsets, int64_t heads, F f) {
+  const int64_t clips = static_cast<int64_t>(offsets.size()) - 1, tasks = clips * heads;
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t b = t / heads, h = t % heads, n = offsets[b + 1] - offsets[b];
+    if (n > 0) f(offsets[b], n, h);
+  }
+}
+
+template <typename T>
+void forward_all(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
+                 const std::vector<int64_t>& offsets, double scale) {
+  const int64_t H = q.size(0), N = q.size(1), d = q.size(2);
+  const T *pq = q.data<T>(), *pk = k.data<T>(), *pv = v.data<T>();
+  T *po = o.data<T>(), *pl = lse.data<T>();
+  for_each_clip_head(offsets, H, [&](int64_t begin, int64_t n, int64_t h) {
+    const int64_t at = (h * N + begin) * d;
+    forward_one<T>(pq + at, pk + at, pv + at, po + at, pl + h * N + begin, n, d, T(scale));
+  });
+}
+
+template <typename T>
+void backward_all(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
+                  const Tensor& dout, const Tensor& dq, const Tensor& dk, const Tensor& dv,
+                  const std::vector<int64_t>& offsets, double scale) {
+  const int64_t H = q.size(0), N = q.size(1), d = q.size(2);
+  for_each_clip_head(offsets, H, [&](int64_t begin, int64_t n, int64_t h) {
+    const int64_t at = (h * N + begin) * d;
+    backward_one<T>(q.data<T>() + at, k.data<T>() + at, v.data<T>() + at, o.data<T>() + at,
+                    lse.data<T>() + h * N + begin, dout.data<T>() + at, dq.data<T>() + at, dk.data<T>() + at,
+                    dv.data<T>() + at, n, d, T(scale));
+  });
+}
+
+}  // namespace
+
+Tensor tiled_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const TokenLayout& layout,
+                       double scale) {
+  if (q_in.dim() != 3 || k_in.shape() != q_in.shape() || v_in.shape() != q_in.shape() ||
+      q_in.size(1) != layout.total_tokens()) {
+    throw std::invalid_argument("tiled_attention: expected q, k, v of one shape [H, " +
+                                std::to_string(layout.total_tokens()) + ", d], got " + shape_str(q_in.shape()) + ", " +
+                                shape_str(k_in.shape()) + ", " + shape_str(v_in.shape()));
+  }
+  const DType dtype = q_in.dtype();
+  if ((dtype != DType::Float32 && dtype != DType::Float64) || k_in.dtype() != dtype || v_in.dtype() != dtype) {
+    throw std::invalid_argument("tiled_attention: expected float32 or float64 q, k, v of one dtype");
+  }
+  if (!q_in.device().is_cpu()) throw std::invalid_argument("tiled_attention: a CPU kernel, got " + q_in.device().str());
+  const Tensor q = ops::contiguous(q_in), k = ops::contiguous(k_in), v = ops::contiguous(v_in);
+  const std::vector<int64_t> offsets = layout.offsets();
+  // The clips tile [0, N): every row of out and lse is written.
+  Tensor out = Tensor::empty(q.shape(), dtype, q.device());
+  const Tensor lse = Tensor::empty({q.size(0), q.size(1)}, dtype, q.device());
+  if (dtype == DType::Float32) forward_all<float>(q, k, v, out, lse, offsets, scale);
+  else forward_all<double>(q, k, v, out, lse, offsets, scale);
+
+  autograd::record("tiled_attention", {q_in, k_in, v_in}, out,
+                   [q, k, v, o = out.detach(), lse, offsets, scale](const Tensor& g) -> std::vector<Tensor> {
+    const Tensor dout = ops::contiguous(g);
+    Tensor dq = Tensor::empty(q.shape(), q.dtype(), q.device()), dk = Tensor::empty(q.shape(), q.dtype(), q.device()),
+           dv = Tensor::empty(q.shape(), q.dtype(), q.device());
+    if (q.dtype() == DType::Float32) backward_all<float>(q, k, v, o, lse, dout, dq, dk, dv, offsets, scale);
+    else backward_all<double>(q, k, v, o, lse, dout, dq, dk, dv, offsets, scale);
+    return {dq, dk, dv};
+  });
+  return out;
+}
+
+}  // namespace glance::nn
