@@ -10,14 +10,14 @@ stderr; the LAST stdout line is one JSON object:
      "torch": ..., "threads": 2, "median_ms": ..., "min_ms": ..., "unit": "ms/step", "attention": ..., ...}
 
 Other flags: --steps N (timed steps, default 20; 3 warm-up steps always run first), --attention
-{explicit,mha,sdpa,all}, --embed {linear,conv3d}, --seed. `--attention all` times every attention variant in
-one process, steps interleaved (after checking that they compute the same loss from the same weights), and
-reports the fastest, with every variant's median in "attention_variants_ms".
+{explicit,mha,sdpa,all}, --embed {linear,conv3d,all}, --seed. `all` times every variant in one process with
+their steps interleaved (after checking that all variants compute the same loss from the same weights) and
+reports the fastest, with every variant's median in "attention_variants_ms" / "embed_variants_ms".
 
 The model (RLT with nothing dropped, i.e. every run length is 1):
   clips [B=8, T=16, 3, 112, 112] f32 -> tubelets 2x16x16 -> grid T'=8, H'=7, W'=7 = 392 tokens per clip
   -> tubelet embedding: Linear(1536 -> 192) on each tubelet's values in (c, kt, kh, kw) order, which is
-     exactly Conv3d(3, 192, kernel=stride=(2,16,16)) with the same weights (checked by --attention all)
+     exactly Conv3d(3, 192, kernel=stride=(2,16,16)) with the same weights (checked by the `all` modes)
   -> + fixed 1-D sinusoidal positional encoding over the 392 (t,h,w)-flattened positions (VideoMAE's
      get_sinusoid_encoding_table: angle = pos / 10000^(2*(j//2)/D), sin on even j, cos on odd j; a buffer)
   -> + learned length embedding [8, 192] looked up at (run length - 1) = 0 for every token
@@ -32,8 +32,9 @@ The same input batch is reused every step (no data loading is timed).
 Tubelet embedding choice: the two forms do the same FLOPs (one 3136x1536x192 GEMM forward, one for the
 weight gradient; the input needs no gradient). Linear needs an explicit im2col copy (permute+reshape,
 4.8M floats) but then runs through the same BLAS GEMM as everything else; Conv3d goes through oneDNN.
-Measured here on 2026-11-2x (2 threads, attention=explicit): linear 505.4 ms/step vs conv3d 534.5 ms/step
-(medians of 20, load average ~1.7), so linear is the default.
+Measured (`--attention all --embed all`, steps interleaved, 20 each, ms/step median / min):
+linear 576 / 505 vs conv3d 683 / 532 (explicit attention), 574 / 499 vs 569 / 520 (mha), 530 / 503 vs
+592 / 520 (sdpa): the minima favour linear by 15-30 ms in every pairing, so linear is the default.
 
 Attention variants (torch 1.13 has no public F.scaled_dot_product_attention):
   explicit : qkv Linear -> [3, B, heads, N, 64]; (q * 1/8) @ k^T; softmax; @ v; merge heads; proj Linear
@@ -43,12 +44,21 @@ Attention variants (torch 1.13 has no public F.scaled_dot_product_attention):
              is used only for inference without autograd, so it cannot serve a training step.
   sdpa     : the private torch.nn.functional._scaled_dot_product_attention (1.13's precursor of the 2.0 API;
              on CPU it is the math composite, matmul/softmax/matmul) on the same qkv/proj Linears.
-Measured with `--attention all --threads 2` (medians of 20 steps, ms/step), see the report for the load:
-  explicit 514.6, mha 525.4, sdpa 513.5  -> explicit is the default (sdpa is the same math and within noise;
-  explicit does not depend on a private API).
+Measured with `--attention all --threads 2` (medians of 20 interleaved steps, ms/step; 2-vCPU KVM guest,
+Skylake-SP, no other process running but step times still spread 500-1100 ms, so medians drift between
+runs with the host's load; 1-minute load average at the start in brackets):
+                                          explicit    mha    sdpa
+  run 1 (1.14, interleaved with conv3d)      576.3   573.9   530.0
+  run 2 (0.25)                               675.3   648.6   684.4
+  run 3 (1.78, OMP_WAIT_POLICY=PASSIVE)      720.4   712.4   736.4
+  run 4 (1.67)                               761.7   761.4   748.9
+  The three are within noise of each other (no variant wins consistently; minima 499-570 for all), which
+  is expected: all three run the same bmm/softmax/bmm kernels. explicit is the default because it needs no
+  private API and spells out the computation glance implements.
 
 Threads: --threads sets OMP_NUM_THREADS and OPENBLAS_NUM_THREADS (Debian's torch calls the system
-libblas.so.3, here OpenBLAS 0.3.21 pthread) before torch is imported, then torch.set_num_threads().
+libblas.so.3, here OpenBLAS 0.3.21 pthread) before torch is imported, unless they are already set in the
+environment (the JSON's "env" shows what was in effect), then torch.set_num_threads().
 """
 import argparse
 import json
@@ -82,8 +92,8 @@ def parse_args():
 
 args = parse_args()
 # Must be set before torch (and its OpenMP / OpenBLAS pools) is loaded.
-os.environ["OMP_NUM_THREADS"] = str(args.threads)
-os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
@@ -286,6 +296,8 @@ def main():
         "attention": best[0],
         "embed": best[1],
         "steps": args.steps,
+        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")
+                if k in os.environ},
         "loadavg_1m_start": round(load_start, 2),
         "loadavg_1m_end": round(os.getloadavg()[0], 2),
     }
