@@ -113,8 +113,9 @@ std::vector<float> static_scores(const Tensor& clip, const TokenizerConfig& conf
   return scores_of(view_clip(clip, config), config);
 }
 
-std::vector<uint8_t> keep_mask(const Tensor& clip, const TokenizerConfig& config, Generator* gen) {
-  const ClipView v = view_clip(clip, config);
+namespace {
+
+std::vector<uint8_t> keep_mask_of(const ClipView& v, const TokenizerConfig& config, Generator* gen) {
   const int64_t n = v.grid.size();
   std::vector<uint8_t> keep(static_cast<size_t>(n), 1);
   if (config.policy == DropPolicy::Dense) return keep;
@@ -132,6 +133,12 @@ std::vector<uint8_t> keep_mask(const Tensor& clip, const TokenizerConfig& config
     for (int64_t i = 0; i < kept; ++i) keep[o[i]] = 1;
   }
   return keep;
+}
+
+}  // namespace
+
+std::vector<uint8_t> keep_mask(const Tensor& clip, const TokenizerConfig& config, Generator* gen) {
+  return keep_mask_of(view_clip(clip, config), config, gen);
 }
 
 std::vector<int32_t> run_lengths(const std::vector<uint8_t>& keep, const nn::Grid& g) {
@@ -164,7 +171,7 @@ Tensor tubelets_of(const Tensor& clip, const TokenizerConfig& config) {
 TokenizedClip tokenize(const Tensor& clip, const TokenizerConfig& config, Generator* gen) {
   const ClipView v = view_clip(clip, config);
   const nn::Grid& g = v.grid;
-  const std::vector<uint8_t> keep = keep_mask(clip, config, gen);
+  const std::vector<uint8_t> keep = keep_mask_of(v, config, gen);
   const std::vector<int32_t> length = run_lengths(keep, g);
 
   TokenizedClip out;

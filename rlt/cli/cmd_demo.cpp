@@ -37,13 +37,8 @@ int run_demo(int argc, char** argv) {
   rlt::TrainOptions o;
   o.model = model_from(a);
   Datasets data = datasets_from(a, o.model);
-  o.epochs = a.integer("epochs");
-  o.steps = a.integer("steps");
-  o.batch_size = a.integer("batch-size");
-  o.lr = a.number("lr");
-  o.weight_decay = a.number("weight-decay");
-  o.label_smoothing = a.number("label-smoothing");
-  o.seed = static_cast<uint64_t>(a.integer("seed"));
+  o.model.classes = static_cast<int64_t>(data.train->class_names().size());
+  optimizer_options_from(a, o);
   o.progress = a.on("progress");
   std::cout << "data: " << data.train->describe() << "\n";
 

@@ -28,13 +28,7 @@ int run_train(int argc, char** argv) {
   o.tokenizer = tokenizer_from(a, o.model);
   Datasets data = datasets_from(a, o.model);
   o.model.classes = static_cast<int64_t>(data.train->class_names().size());
-  o.epochs = a.integer("epochs");
-  o.steps = a.integer("steps");
-  o.batch_size = a.integer("batch-size");
-  o.lr = a.number("lr");
-  o.weight_decay = a.number("weight-decay");
-  o.label_smoothing = a.number("label-smoothing");
-  o.seed = static_cast<uint64_t>(a.integer("seed"));
+  optimizer_options_from(a, o);
   o.save_path = a.str("save");
   o.load_path = a.str("load");
   o.metrics_path = a.str("metrics");

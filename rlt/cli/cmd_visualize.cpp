@@ -58,9 +58,9 @@ rlt::Image frame_image(const Tensor& clip, int64_t f) {
   return im;
 }
 
-rlt::Image render(const Tensor& clip_in, const rlt::TokenizerConfig& t, int64_t scale) {
+// Draws `clip` with what `tok` (the clip tokenized with `t`) kept of it.
+rlt::Image render(const Tensor& clip_in, const rlt::TokenizedClip& tok, const rlt::TokenizerConfig& t, int64_t scale) {
   const Tensor clip = ops::contiguous(clip_in);
-  const rlt::TokenizedClip tok = rlt::tokenize(clip, t);
   const nn::Grid g = tok.grid;
   std::vector<int32_t> length(static_cast<size_t>(g.size()), 0);  // 0 = dropped
   for (int64_t i = 0; i < tok.tokens(); ++i) length[(int64_t(tok.t[i]) * g.h + tok.h[i]) * g.w + tok.w[i]] = tok.length[i];
@@ -143,8 +143,8 @@ int run_visualize(int argc, char** argv) {
   std::filesystem::create_directories(a.str("out"));
   for (const auto& [stem, clip] : clips) {
     const std::string path = a.str("out") + "/" + stem + ".png";
-    rlt::save_png(path, render(clip, t, a.integer("scale")));
     const rlt::TokenizedClip tok = rlt::tokenize(clip, t);
+    rlt::save_png(path, render(clip, tok, t, a.integer("scale")));
     std::cout << path << ": kept " << tok.tokens() << " of " << tok.grid_tokens() << " tubelets\n";
   }
   return 0;

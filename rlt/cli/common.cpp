@@ -73,6 +73,16 @@ rlt::ModelConfig model_from(const Args& a) {
   return m;
 }
 
+void optimizer_options_from(const Args& a, rlt::TrainOptions& o) {
+  o.epochs = a.integer("epochs");
+  o.steps = a.integer("steps");
+  o.batch_size = a.integer("batch-size");
+  o.lr = a.number("lr");
+  o.weight_decay = a.number("weight-decay");
+  o.label_smoothing = a.number("label-smoothing");
+  o.seed = static_cast<uint64_t>(a.integer("seed"));
+}
+
 rlt::TokenizerConfig tokenizer_from(const Args& a, const rlt::ModelConfig& m) {
   rlt::TokenizerConfig t;
   t.tubelet = m.tubelet;

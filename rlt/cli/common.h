@@ -16,6 +16,9 @@ void add_data_options(Args& args, int64_t train_clips, int64_t val_clips);
 void add_optimizer_options(Args& args, int64_t epochs, int64_t batch_size, const std::string& lr);
 
 rlt::ModelConfig model_from(const Args& args);
+// The options of add_optimizer_options (epochs, steps, batch size, lr, weight decay, label smoothing,
+// seed) into `options`.
+void optimizer_options_from(const Args& args, rlt::TrainOptions& options);
 rlt::TokenizerConfig tokenizer_from(const Args& args, const rlt::ModelConfig& model);
 rlt::SyntheticVideoConfig synthetic_from(const Args& args, const rlt::ModelConfig& model, int64_t count, uint64_t seed);
 rlt::FolderOptions folder_from(const Args& args, const rlt::ModelConfig& model);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "rlt/frames.h"
+#include "error_text.h"
 
 namespace {
 
@@ -20,19 +21,8 @@ using namespace glance;
 using namespace glance::rlt;
 namespace fs = std::filesystem;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
-
-::testing::AssertionResult Contains(const std::string& text, const std::string& piece) {
-  if (text.find(piece) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << piece << "'";
-}
+using test_support::Contains;
+using test_support::error_of;
 
 class FrameFolders : public ::testing::Test {
  protected:

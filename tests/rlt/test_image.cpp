@@ -12,26 +12,15 @@
 #include <vector>
 
 #include "rlt/image.h"
+#include "error_text.h"
 
 namespace {
 
 using namespace glance::rlt;
 namespace fs = std::filesystem;
 
-// The message of the exception `f` throws ("" if it throws none).
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
-
-::testing::AssertionResult Contains(const std::string& text, const std::string& piece) {
-  if (text.find(piece) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << piece << "'";
-}
+using test_support::Contains;
+using test_support::error_of;
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

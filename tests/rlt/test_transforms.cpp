@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "rlt/transforms.h"
+#include "error_text.h"
 #include "tensor/ops.h"
 
 namespace {
@@ -20,19 +21,8 @@ namespace {
 using namespace glance;
 using namespace glance::rlt;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
-
-::testing::AssertionResult Contains(const std::string& text, const std::string& piece) {
-  if (text.find(piece) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << piece << "'";
-}
+using test_support::Contains;
+using test_support::error_of;
 
 // An h x w image whose three channels all hold `values` (row-major, h * w of them).
 Image grey_image(int64_t h, int64_t w, const std::vector<int>& values) {
