@@ -38,7 +38,10 @@ std::string ModelConfig::to_json() const {
   j.set("dim", dim).set("depth", depth).set("heads", heads);
   j.set("mlp_ratio", mlp_ratio).set("drop_path", drop_path);
   j.set("pos_encoding", pos_encoding).set("pos_kind", pos_kind).set("length_encoding", length_encoding);
-  j.set("attention_kernel", attention_kernel);
+  j.set("attention_kernel", attention_kernel).set("attention", attention);
+  nn::Json options = nn::Json::object();
+  for (const auto& [name, value] : attention_options) options.set(name, value);
+  j.set("attention_options", options);
   return j.dump();
 }
 
@@ -52,6 +55,10 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   c.pos_kind = j["pos_kind"].as_string();
   c.pos_encoding = j["pos_encoding"].as_bool(), c.length_encoding = j["length_encoding"].as_bool();
   c.attention_kernel = j["attention_kernel"].as_string();
+  if (j.contains("attention")) c.attention = j["attention"].as_string();  // absent in configs written before it
+  if (j.contains("attention_options")) {
+    for (const auto& [name, value] : j["attention_options"].as_object()) c.attention_options[name] = value.as_double();
+  }
   c.validate();
   return c;
 }
@@ -90,6 +97,9 @@ RLTransformer::RLTransformer(const ModelConfig& c) : config(c) {
     bc.mlp_ratio = c.mlp_ratio;
     bc.drop_path = c.depth > 1 ? c.drop_path * double(i) / double(c.depth - 1) : c.drop_path;
     bc.attention_kernel = c.attention_kernel;
+    bc.attention = c.attention;
+    bc.attention_options = c.attention_options;
+    bc.grid = g;
     blocks.push_back(block_list->push_back(std::make_shared<nn::TransformerBlock>(bc)));
   }
   fc_norm = register_module("fc_norm", std::make_shared<nn::LayerNorm>(c.dim, 1e-6));
@@ -101,6 +111,7 @@ RLTransformer::RLTransformer(const ModelConfig& c) : config(c) {
     if (t.dim() == 2) nn::init::trunc_normal_(t, 0.02);
     if (t.dim() == 1) nn::init::zeros_(t);
   }
+  for (auto& block : blocks) block->attn->reset_special_parameters();  // e.g. TimeSformer's zero temporal_fc
 }
 
 Tensor mean_per_clip(const Tensor& x, const nn::TokenLayout& layout) {
@@ -118,7 +129,8 @@ Tensor mean_per_clip(const Tensor& x, const nn::TokenLayout& layout) {
   return matmul(to_dtype(ops::from_vector(a, {B, N}), x.dtype()), x);
 }
 
-Tensor RLTransformer::features(const Tensor& tubelets, const nn::TokenLayout& layout) const {
+Tensor RLTransformer::features(const Tensor& tubelets, const nn::TokenLayout& layout,
+                               nn::TokenLayout* out_layout) const {
   if (tubelets.size(0) != layout.total_tokens()) {
     throw std::invalid_argument("RLTransformer: " + std::to_string(tubelets.size(0)) + " tubelets for a layout of " +
                                 std::to_string(layout.total_tokens()) + " tokens");
@@ -131,12 +143,19 @@ Tensor RLTransformer::features(const Tensor& tubelets, const nn::TokenLayout& la
   Tensor x = patch_embed->forward(tubelets);                                          // [N, D]
   if (config.pos_encoding) x = x + to_dtype(positional_encoding(pos_table, layout), x.dtype());
   if (length_embed) x = x + length_embed->forward(layout);
-  for (const auto& block : blocks) x = block->forward(x, layout);
+  nn::TokenLayout current = layout;
+  for (const auto& block : blocks) {
+    x = block->forward(x, current);
+    current = block->output_layout(current);  // changes only in a block that downsamples
+  }
+  if (out_layout) *out_layout = current;
   return x;
 }
 
 Tensor RLTransformer::forward(const Tensor& tubelets, const nn::TokenLayout& layout) const {
-  Tensor pooled = mean_per_clip(features(tubelets, layout), layout);  // [B, D]
+  nn::TokenLayout final_layout;
+  Tensor x = features(tubelets, layout, &final_layout);
+  Tensor pooled = mean_per_clip(x, final_layout);  // [B, D]
   return head->forward(fc_norm->forward(pooled));                     // [B, classes]
 }
 

@@ -11,6 +11,7 @@
 // Dense, RLT and random-drop batches all go through this one forward: they differ only in which tokens
 // the layout holds and in their lengths.
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,7 +32,9 @@ struct ModelConfig {
   bool pos_encoding = true;
   std::string pos_kind = "3d";  // "1d": VideoMAE's table over the flat index (the paper); "3d": factorised t, h, w
   bool length_encoding = true;
-  std::string attention_kernel = "reference";
+  std::string attention_kernel = "reference";  // the softmax kernel: "reference" or "tiled"
+  std::string attention = "joint";             // the attention design (`glance variants` lists them)
+  std::map<std::string, double> attention_options;  // the design's knobs (its file lists them)
 
   nn::Grid grid() const { return {frames / tubelet, image_size / patch, image_size / patch}; }
   void validate() const;  // throws naming the field
@@ -47,8 +50,9 @@ class RLTransformer : public nn::Module {
  public:
   explicit RLTransformer(const ModelConfig& config);
   Tensor forward(const Tensor& tubelets, const nn::TokenLayout& layout) const;  // -> logits [B, classes]
-  // Everything before the head's pooling, for tests: [N_total, D] after the blocks.
-  Tensor features(const Tensor& tubelets, const nn::TokenLayout& layout) const;
+  // Everything before the head's pooling, for tests: [N_out, D] after the blocks. N_out = N_total unless
+  // a block downsamples; `out_layout`, when given, receives the layout of the returned rows.
+  Tensor features(const Tensor& tubelets, const nn::TokenLayout& layout, nn::TokenLayout* out_layout = nullptr) const;
 
   ModelConfig config;
   std::shared_ptr<TubeletEmbedding> patch_embed;

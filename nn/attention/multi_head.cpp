@@ -3,11 +3,13 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "nn/attention/heads.h"
+
 namespace glance::nn {
 
 MultiHeadSelfAttention::MultiHeadSelfAttention(int64_t d, int64_t h, bool qkv_bias, const std::string& kernel,
-                                               double drop)
-    : dim(d), heads(h), head_dim(h > 0 ? d / h : 0) {
+                                               double drop, TokenGroup g)
+    : dim(d), heads(h), head_dim(h > 0 ? d / h : 0), group(g) {
   if (h <= 0 || d % h != 0) {
     throw std::invalid_argument("MultiHeadSelfAttention: dim " + std::to_string(d) + " is not divisible by " +
                                 std::to_string(h) + " heads");
@@ -28,13 +30,18 @@ Tensor MultiHeadSelfAttention::forward(const Tensor& x, const TokenLayout& layou
     throw std::invalid_argument("MultiHeadSelfAttention: expected x [" + std::to_string(layout.total_tokens()) + ", " +
                                 std::to_string(dim) + "] for this layout, got " + shape_str(x.shape()));
   }
-  int64_t n = x.size(0);
-  // [N, 3D] -> [N, 3, H, d] -> [3, H, N, d]; contiguous so each of q, k, v is a dense [H, N, d] block.
-  Tensor packed = contiguous(permute(reshape(qkv->forward(x), {n, 3, heads, head_dim}), {1, 2, 0, 3}));
-  Tensor q = select(packed, 0, 0), k = select(packed, 0, 1), v = select(packed, 0, 2);
-  Tensor o = kernel_(q, k, v, layout, 1.0 / std::sqrt(static_cast<double>(head_dim)));  // [H, N, d]
-  Tensor merged = reshape(permute(o, {1, 0, 2}), {n, dim});  // heads side by side again: [N, D]
-  return proj_drop->forward(proj->forward(merged));
+  QKV h = project_qkv(*qkv, x, heads);  // each [H, N, d]
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  Tensor o = grouped_attention(h.q, h.k, h.v, layout, group, kernel_, scale);  // [H, N, d]
+  return proj_drop->forward(proj->forward(merge_heads(o)));                    // heads side by side: [N, D]
+}
+
+std::shared_ptr<AttentionLayer> make_joint_attention(const AttentionConfig& c) {
+  return std::make_shared<MultiHeadSelfAttention>(c.dim, c.heads, c.qkv_bias, c.kernel, c.proj_drop, TokenGroup::Clip);
+}
+
+std::shared_ptr<AttentionLayer> make_space_only_attention(const AttentionConfig& c) {
+  return std::make_shared<MultiHeadSelfAttention>(c.dim, c.heads, c.qkv_bias, c.kernel, c.proj_drop, TokenGroup::Frame);
 }
 
 }  // namespace glance::nn

@@ -10,5 +10,6 @@ int run_predict(int argc, char** argv);    // cmd_train.cpp
 int run_tokenize(int argc, char** argv);   // cmd_tokenize.cpp
 int run_visualize(int argc, char** argv);  // cmd_visualize.cpp
 int run_generate(int argc, char** argv);   // cmd_tokenize.cpp: write the built-in dataset as PNG frames
+int run_variants(int argc, char** argv);   // cmd_variants.cpp: list the attention designs
 
 }  // namespace glance::cli

@@ -1,7 +1,9 @@
 #include "cli/common.h"
 
+#include <cstdlib>
 #include <stdexcept>
 
+#include "nn/attention/registry.h"
 #include "nn/json.h"
 #include "tensor/device.h"
 
@@ -17,7 +19,9 @@ void add_model_options(Args& a, const std::string& preset) {
   a.flag("pos-encoding", true, "add the sinusoidal positional encoding of each run's start");
   a.option("pos-kind", "3d", "positional table: 3d (factorised t, h, w) or 1d (VideoMAE's flat index, the paper)");
   a.flag("length-encoding", true, "add the learned run-length encoding");
-  a.option("attention", "reference", "attention kernel (registered name)");
+  a.option("attention", "joint", "attention design (glance variants lists them): joint, divided, ...");
+  a.option("attention-options", "", "the design's knobs as name=value,name=value (glance variants lists them)");
+  a.option("attention-kernel", "reference", "softmax-attention kernel: reference (materialised scores) or tiled");
 }
 
 void add_tokenizer_options(Args& a) {
@@ -68,9 +72,36 @@ rlt::ModelConfig model_from(const Args& a) {
   m.pos_encoding = a.on("pos-encoding");
   m.length_encoding = a.on("length-encoding");
   m.pos_kind = a.str("pos-kind");
-  m.attention_kernel = a.str("attention");
+  m.attention = a.str("attention");
+  m.attention_kernel = a.str("attention-kernel");
+  m.attention_options = parse_attention_options(a.str("attention-options"));
+  nn::attention_variant(m.attention);  // an unknown name fails here, listing the known ones
   m.validate();
   return m;
+}
+
+std::map<std::string, double> parse_attention_options(const std::string& text) {
+  std::map<std::string, double> options;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw std::invalid_argument("--attention-options: '" + item + "' is not name=value");
+    }
+    const std::string value = item.substr(eq + 1);
+    char* parsed_end = nullptr;
+    const double v = std::strtod(value.c_str(), &parsed_end);
+    if (value.empty() || *parsed_end != '\0') {
+      throw std::invalid_argument("--attention-options: value '" + value + "' of '" + item.substr(0, eq) +
+                                  "' is not a number");
+    }
+    options[item.substr(0, eq)] = v;
+    start = end + 1;
+  }
+  return options;
 }
 
 void optimizer_options_from(const Args& a, rlt::TrainOptions& o) {

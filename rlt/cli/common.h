@@ -1,6 +1,7 @@
 // Options shared by `glance train`, `glance demo` and `glance eval`: the model, the tokenizer, the data
 // (built-in generator or frame folders) and the optimisation settings, declared once.
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 
@@ -16,6 +17,8 @@ void add_data_options(Args& args, int64_t train_clips, int64_t val_clips);
 void add_optimizer_options(Args& args, int64_t epochs, int64_t batch_size, const std::string& lr);
 
 rlt::ModelConfig model_from(const Args& args);
+// "landmarks=8,iterations=6" -> {landmarks: 8, iterations: 6}; throws naming a malformed item.
+std::map<std::string, double> parse_attention_options(const std::string& text);
 // The options of add_optimizer_options (epochs, steps, batch size, lr, weight decay, label smoothing,
 // seed) into `options`.
 void optimizer_options_from(const Args& args, rlt::TrainOptions& options);

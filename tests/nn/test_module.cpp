@@ -14,6 +14,7 @@
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "nn/attention/multi_head.h"
 #include "nn/transformer.h"
 #include "tensor/random.h"
 
@@ -85,7 +86,7 @@ TEST(Module, NamedParametersOfATransformerBlockInRegistrationOrder) {
 
   // The named tensors are the members themselves, not copies.
   auto params = block.named_parameters();
-  EXPECT_TRUE(params[2].second.same(block.attn->qkv->weight));
+  EXPECT_TRUE(params[2].second.same(std::dynamic_pointer_cast<MultiHeadSelfAttention>(block.attn)->qkv->weight));
   EXPECT_TRUE(params[11].second.same(block.mlp->fc2->bias));
   for (auto& [name, t] : params) EXPECT_TRUE(t.requires_grad()) << name;
 }
@@ -130,12 +131,14 @@ TEST(Module, TrainAndEvalPropagateToEveryDescendant) {
   block.eval();
   EXPECT_FALSE(block.is_training());
   EXPECT_FALSE(block.attn->is_training());
-  EXPECT_FALSE(block.attn->proj_drop->is_training());
+  auto joint = std::dynamic_pointer_cast<MultiHeadSelfAttention>(block.attn);
+  ASSERT_TRUE(joint);  // the default design
+  EXPECT_FALSE(joint->proj_drop->is_training());
   EXPECT_FALSE(block.mlp->drop->is_training());
   EXPECT_FALSE(block.mlp->fc1->is_training());
   EXPECT_FALSE(block.drop_path->is_training());
   block.train();
-  EXPECT_TRUE(block.attn->proj_drop->is_training());
+  EXPECT_TRUE(joint->proj_drop->is_training());
   EXPECT_TRUE(block.mlp->drop->is_training());
   block.train(false);
   EXPECT_FALSE(block.norm2->is_training());
