@@ -20,6 +20,25 @@ TubeletEmbedding::TubeletEmbedding(int64_t c, int64_t u, int64_t p, int64_t d) {
   nn::init::uniform_(bias, -bound, bound);
 }
 
+void TubeletEmbedding::init_central_frame(const Tensor& patch_weight) {
+  const int64_t D = weight.size(0), C = weight.size(1), u = weight.size(2), p = weight.size(3);
+  if (patch_weight.shape() != Shape{D, C, p, p}) {
+    throw std::invalid_argument("TubeletEmbedding::init_central_frame: expected a 2-D kernel [" + std::to_string(D) +
+                                ", " + std::to_string(C) + ", " + std::to_string(p) + ", " + std::to_string(p) +
+                                "], got " + shape_str(patch_weight.shape()));
+  }
+  ops::fill_(weight, 0.0);
+  ops::copy_(ops::select(weight, 2, u / 2), patch_weight);  // weight[:, :, u/2] = E2D
+}
+
+void TubeletEmbedding::init_central_frame() {
+  const int64_t D = weight.size(0), C = weight.size(1), p = weight.size(3);
+  Tensor patch_weight = ops::empty({D, C, p, p});
+  const double bound = 1.0 / std::sqrt(static_cast<double>(C * p * p));
+  nn::init::uniform_(patch_weight, -bound, bound);
+  init_central_frame(patch_weight);
+}
+
 Tensor TubeletEmbedding::forward(const Tensor& tubelets) const {
   if (tubelets.dim() != 2 || tubelets.size(1) != input_size()) {
     throw std::invalid_argument("TubeletEmbedding: expected tubelets [N, " + std::to_string(input_size()) + "], got " +

@@ -20,6 +20,14 @@ class TubeletEmbedding : public nn::Module {
   int64_t input_size() const { return weight.size(1) * weight.size(2) * weight.size(3) * weight.size(4); }
   Tensor weight;  // [D, C, u, p, p]
   Tensor bias;    // [D]
+
+  // ViViT's central-frame initialisation (scenic's init_embedding): the 2-D patch kernel goes on the
+  // tubelet's central frame u/2 (for u = 2 the second frame, as in the code) and the other taps are
+  // zero, so at initialisation a tubelet embeds exactly like a ViT patch of its central frame.
+  // patch_weight [D, C, p, p] (a 2-D ViT's patch_embed.proj.weight); the bias is kept.
+  void init_central_frame(const Tensor& patch_weight);
+  // The same with a fresh 2-D kernel, PyTorch's Conv2d default U(+-1/sqrt(C*p*p)) (no 2-D checkpoint here).
+  void init_central_frame();
 };
 
 // The 1-D sinusoid table of "Attention is all you need" (VideoMAE's get_sinusoid_encoding_table):

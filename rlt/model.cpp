@@ -29,6 +29,9 @@ void ModelConfig::validate() const {
                                 std::to_string(heads));
   }
   if (channels != 3) throw std::invalid_argument("model config: channels must be 3 (RGB frames)");
+  if (embed_init != "random" && embed_init != "central") {
+    throw std::invalid_argument("model config: embed_init = '" + embed_init + "' (choose random or central)");
+  }
 }
 
 std::string ModelConfig::to_json() const {
@@ -38,7 +41,7 @@ std::string ModelConfig::to_json() const {
   j.set("dim", dim).set("depth", depth).set("heads", heads);
   j.set("mlp_ratio", mlp_ratio).set("drop_path", drop_path);
   j.set("pos_encoding", pos_encoding).set("pos_kind", pos_kind).set("length_encoding", length_encoding);
-  j.set("attention_kernel", attention_kernel).set("attention", attention);
+  j.set("attention_kernel", attention_kernel).set("attention", attention).set("embed_init", embed_init);
   nn::Json options = nn::Json::object();
   for (const auto& [name, value] : attention_options) options.set(name, value);
   j.set("attention_options", options);
@@ -56,6 +59,7 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   c.pos_encoding = j["pos_encoding"].as_bool(), c.length_encoding = j["length_encoding"].as_bool();
   c.attention_kernel = j["attention_kernel"].as_string();
   if (j.contains("attention")) c.attention = j["attention"].as_string();  // absent in configs written before it
+  if (j.contains("embed_init")) c.embed_init = j["embed_init"].as_string();
   if (j.contains("attention_options")) {
     for (const auto& [name, value] : j["attention_options"].as_object()) c.attention_options[name] = value.as_double();
   }
@@ -86,6 +90,7 @@ RLTransformer::RLTransformer(const ModelConfig& c) : config(c) {
   c.validate();
   const nn::Grid g = c.grid();
   patch_embed = register_module("patch_embed", std::make_shared<TubeletEmbedding>(c.channels, c.tubelet, c.patch, c.dim));
+  if (c.embed_init == "central") patch_embed->init_central_frame();
   pos_table = register_buffer(
       "pos_table", c.pos_kind == "1d" ? sinusoid_table(g.size(), c.dim) : sinusoid_table_3d(g, c.dim));
   if (c.length_encoding) length_embed = register_module("length_embed", std::make_shared<LengthEncoding>(g.t, c.dim));
@@ -102,11 +107,17 @@ RLTransformer::RLTransformer(const ModelConfig& c) : config(c) {
     bc.grid = g;
     blocks.push_back(block_list->push_back(std::make_shared<nn::TransformerBlock>(bc)));
   }
+  if (c.attention == "factorised_encoder") {
+    nn::AttentionConfig ac;
+    ac.dim = c.dim, ac.heads = c.heads, ac.kernel = c.attention_kernel, ac.grid = g, ac.options = c.attention_options;
+    temporal = register_module(
+        "temporal", std::make_shared<nn::TemporalEncoder>(ac, nn::factorised_encoder_temporal_depth(ac), c.mlp_ratio));
+  }
   fc_norm = register_module("fc_norm", std::make_shared<nn::LayerNorm>(c.dim, 1e-6));
   head = register_module("head", std::make_shared<nn::Linear>(c.dim, c.classes));
   // ViT's init for the transformer's Linear layers: trunc_normal(0.02) weights, zero biases.
   for (auto& [name, t] : named_parameters()) {
-    if (name.rfind("blocks.", 0) != 0 && name.rfind("head.", 0) != 0) continue;
+    if (name.rfind("blocks.", 0) != 0 && name.rfind("head.", 0) != 0 && name.rfind("temporal.", 0) != 0) continue;
     if (name.find("norm") != std::string::npos) continue;
     if (t.dim() == 2) nn::init::trunc_normal_(t, 0.02);
     if (t.dim() == 1) nn::init::zeros_(t);
@@ -148,6 +159,7 @@ Tensor RLTransformer::features(const Tensor& tubelets, const nn::TokenLayout& la
     x = block->forward(x, current);
     current = block->output_layout(current);  // changes only in a block that downsamples
   }
+  if (temporal) x = temporal->forward(x, current, &current);  // frame tokens, one per non-empty frame
   if (out_layout) *out_layout = current;
   return x;
 }

@@ -18,6 +18,7 @@
 
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
+#include "nn/attention/factorised_encoder.h"
 #include "nn/transformer.h"
 #include "rlt/embeddings.h"
 
@@ -32,6 +33,7 @@ struct ModelConfig {
   bool pos_encoding = true;
   std::string pos_kind = "3d";  // "1d": VideoMAE's table over the flat index (the paper); "3d": factorised t, h, w
   bool length_encoding = true;
+  std::string embed_init = "random";  // "central": ViViT's central-frame init of the tubelet embedding
   std::string attention_kernel = "reference";  // the softmax kernel: "reference" or "tiled"
   std::string attention = "joint";             // the attention design (`glance variants` lists them)
   std::map<std::string, double> attention_options;  // the design's knobs (its file lists them)
@@ -59,6 +61,7 @@ class RLTransformer : public nn::Module {
   std::shared_ptr<LengthEncoding> length_embed;  // null when length encoding is off
   Tensor pos_table;                               // buffer [T'H'W', D]
   std::vector<std::shared_ptr<nn::TransformerBlock>> blocks;
+  std::shared_ptr<nn::TemporalEncoder> temporal;  // only for attention "factorised_encoder" (ViViT model 2)
   std::shared_ptr<nn::LayerNorm> fc_norm;
   std::shared_ptr<nn::Linear> head;
 };

@@ -16,6 +16,7 @@
 #include "nn/progress.h"
 #include "nn/safetensors.h"
 #include "nn/training_state.h"
+#include "tensor/counters.h"
 #include "tensor/ops.h"
 
 namespace glance::rlt {
@@ -139,6 +140,9 @@ RunResult Trainer::run() {
   int64_t recent = 0;
   const auto start = std::chrono::steady_clock::now();
   double eval_seconds = 0;
+  const int64_t memory_before = memory_stats().in_use;
+  reset_peak_memory();
+  int64_t forward_flops = 0;
   model_->train();
   const int64_t last = o.stop_at > 0 ? std::min(o.stop_at, total) : total;
   for (int64_t epoch = step / per_epoch; step < last; ++epoch) {
@@ -154,7 +158,9 @@ RunResult Trainer::run() {
         continue;
       }
       optimizer_->set_lr(nn::warmup_cosine_lr(step, total, warmup, o.lr, o.min_lr));
+      const int64_t flops_before = matmul_flops();
       Tensor logits = model_->forward(batch->packed.tubelets, batch->packed.layout);
+      forward_flops += matmul_flops() - flops_before;
       Tensor loss = nn::cross_entropy(logits, batch->labels, o.label_smoothing);
       optimizer_->zero_grad();
       loss.backward();
@@ -195,6 +201,10 @@ RunResult Trainer::run() {
   result.clips_per_s = double(result.clips) / std::max(result.seconds, 1e-9);
   result.kept_fraction = grid_tokens > 0 ? double(kept_tokens) / double(grid_tokens) : 0.0;
   result.final_loss = recent > 0 ? recent_loss / double(recent) : 0.0;
+  result.parameters = model_->parameter_count();
+  result.step_ms = result.steps > 0 ? 1000.0 * result.seconds / double(result.steps) : 0.0;
+  result.forward_gflop_per_clip = result.clips > 0 ? double(forward_flops) / double(result.clips) / 1e9 : 0.0;
+  result.peak_memory_mb = double(memory_stats().peak - memory_before) / 1e6;
   save(step / per_epoch);
   if (val_ != nullptr && step == total) {
     result.val = evaluate(*model_, *val_, o.tokenizer, 32, o.seed);

@@ -50,6 +50,10 @@ struct RunResult {
   double seconds = 0, clips_per_s = 0;
   double kept_fraction = 0;   // tokens kept / grid tokens over all training batches
   double final_loss = 0;      // mean training loss of the last epoch (or last 20 steps)
+  int64_t parameters = 0;
+  double step_ms = 0;                 // mean wall time of a training step (forward, backward, update)
+  double forward_gflop_per_clip = 0;  // matmul work of the forward pass (tensor/counters.h), per clip
+  double peak_memory_mb = 0;          // most tensor bytes held during training, above what was held before
   EvalResult val;
 };
 

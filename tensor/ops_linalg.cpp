@@ -4,6 +4,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "tensor/counters.h"
 #include "tensor/ops.h"
 
 namespace glance::ops {
@@ -42,6 +43,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   Tensor b3 = reshape(expand(b, b_full), {batch_count, K, N});
   Tensor out = Tensor::empty({batch_count, M, N}, a.dtype(), a.device());
   backend_for(a.device()).matmul(out, a3, b3);
+  counters::on_matmul(2 * batch_count * M * N * K);
 
   Shape out_shape = batch;
   if (a_in.dim() > 1) out_shape.push_back(M);

@@ -3,6 +3,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "nn/attention/factorised_encoder.h"
 #include "nn/attention/multi_head.h"
 
 namespace glance::nn {
@@ -16,6 +17,8 @@ std::vector<AttentionVariant> builtin_variants() {
        "ViT; TimeSformer 'joint_space_time'", "nn/attention/multi_head.cpp", make_joint_attention},
       {"space_only", "spatial attention only: tokens attend within their frame (no temporal mixing)",
        "TimeSformer 'space_only'", "nn/attention/multi_head.cpp", make_space_only_attention},
+      {"factorised_encoder", "ViViT model 2: a spatial encoder within each frame, then a temporal encoder over frame tokens",
+       "ViViT (scenic SpaceTimeViViT)", "nn/attention/factorised_encoder.cpp", make_factorised_encoder_attention, true},
   };
 }
 

@@ -21,6 +21,7 @@ void add_model_options(Args& a, const std::string& preset) {
   a.flag("length-encoding", true, "add the learned run-length encoding");
   a.option("attention", "joint", "attention design (glance variants lists them): joint, divided, ...");
   a.option("attention-options", "", "the design's knobs as name=value,name=value (glance variants lists them)");
+  a.option("embed-init", "random", "tubelet embedding init: random, or central (ViViT: a 2-D kernel on the central frame)");
   a.option("attention-kernel", "reference", "softmax-attention kernel: reference (materialised scores) or tiled");
 }
 
@@ -73,6 +74,7 @@ rlt::ModelConfig model_from(const Args& a) {
   m.length_encoding = a.on("length-encoding");
   m.pos_kind = a.str("pos-kind");
   m.attention = a.str("attention");
+  m.embed_init = a.str("embed-init");
   m.attention_kernel = a.str("attention-kernel");
   m.attention_options = parse_attention_options(a.str("attention-options"));
   nn::attention_variant(m.attention);  // an unknown name fails here, listing the known ones
@@ -181,7 +183,8 @@ std::string result_json(const rlt::RunResult& r) {
   nn::Json j = nn::Json::object();
   j.set("val_acc", r.val.accuracy).set("val_loss", r.val.loss).set("kept_fraction", r.kept_fraction);
   j.set("clips_per_s", r.clips_per_s).set("steps", r.steps).set("clips", r.clips).set("seconds", r.seconds);
-  j.set("final_train_loss", r.final_loss);
+  j.set("final_train_loss", r.final_loss).set("parameters", r.parameters).set("step_ms", r.step_ms);
+  j.set("forward_gflop_per_clip", r.forward_gflop_per_clip).set("peak_memory_mb", r.peak_memory_mb);
   return j.dump();
 }
 
