@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "nn/attention/factorised_encoder.h"
+#include "nn/attention/local_window.h"
 #include "nn/attention/multi_head.h"
 
 namespace glance::nn {
@@ -19,6 +20,9 @@ std::vector<AttentionVariant> builtin_variants() {
        "TimeSformer 'space_only'", "nn/attention/multi_head.cpp", make_space_only_attention},
       {"factorised_encoder", "ViViT model 2: a spatial encoder within each frame, then a temporal encoder over frame tokens",
        "ViViT (scenic SpaceTimeViViT)", "nn/attention/factorised_encoder.cpp", make_factorised_encoder_attention, true},
+      {"local", "local attention: tokens attend within a window x window spatial window, across all frames",
+       "TimeSformer 'Sparse Local-Global', local part (paper)", "nn/attention/local_window.cpp",
+       make_local_window_attention},
   };
 }
 

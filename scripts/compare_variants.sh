@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Trains every attention design that `glance variants` lists on the built-in dataset with the same
+# budget, once on dense batches and once on RLT batches, and collects each run's final JSON line
+# (accuracy, parameters, forward GFLOP per clip, step time, peak memory) into OUT/results.jsonl.
+# Then scripts/variants_table.py turns that into the table and plot of docs/10-attention-variants.md.
+#
+#   scripts/compare_variants.sh [BUILD_DIR] [OUT]          (defaults: build, runs/variants)
+#   VARIANTS="joint divided" EPOCHS=2 TRAIN_CLIPS=3600 scripts/compare_variants.sh
+#
+# Budget per run: TRAIN_CLIPS clips x EPOCHS epochs in batches of 32 (default 3600 x 2 = 225 steps),
+# the tiny preset (16 x 32 x 32 clips, dim 64, depth 3, 4 heads), the same seed for every run.
+set -euo pipefail
+build="${1:-build}"
+out="${2:-runs/variants}"
+glance="$build/glance"
+[[ -x "$glance" ]] || { echo "compare_variants.sh: $glance not found (build first: see README.md)" >&2; exit 1; }
+mkdir -p "$out"
+variants="${VARIANTS:-$("$glance" variants | grep -v '^ ')}"
+epochs="${EPOCHS:-2}"
+train_clips="${TRAIN_CLIPS:-3600}"
+val_clips="${VAL_CLIPS:-1024}"
+results="$out/results.jsonl"
+: > "$results.partial"
+for variant in $variants; do
+  for drop in dense rlt; do
+    log="$out/$variant-$drop.log"
+    echo "== $variant ($drop)" >&2
+    "$glance" train --preset tiny --attention "$variant" --drop "$drop" --epochs "$epochs" \
+      --train-clips "$train_clips" --val-clips "$val_clips" --batch-size 32 --seed 0 --no-progress \
+      --metrics "$out/$variant-$drop.metrics.jsonl" > "$log" 2>&1 || { echo "failed: see $log" >&2; exit 1; }
+    line="$(tail -n 1 "$log")"
+    echo "{\"attention\":\"$variant\",\"drop\":\"$drop\",\"result\":$line}" >> "$results.partial"
+    echo "$line" >&2
+  done
+done
+mv "$results.partial" "$results"  # only a complete comparison replaces the previous one
+echo "wrote $results" >&2
