@@ -64,8 +64,10 @@ Tensor reference_attention(const Tensor& q, const Tensor& k, const Tensor& v, co
 namespace {
 std::mutex g_mutex;
 std::map<std::string, AttentionKernel>& registry() {
-  static std::map<std::string, AttentionKernel> kernels{{"reference", reference_attention},
-                                                         {"tiled", tiled_attention}};
+  auto tiled = [](const Tensor& q, const Tensor& k, const Tensor& v, const TokenLayout& layout, double scale) {
+    return tiled_attention(q, k, v, layout, scale);  // with the default block sizes
+  };
+  static std::map<std::string, AttentionKernel> kernels{{"reference", reference_attention}, {"tiled", tiled}};
   return kernels;
 }
 }  // namespace

@@ -15,9 +15,6 @@ namespace glance::nn {
 
 namespace {
 
-constexpr int64_t kBlockRows = 64;  // Br: query rows per block
-constexpr int64_t kBlockCols = 64;  // Bc: key rows per block
-
 // C[M, N] = alpha * op(A) op(B) + beta * C, row-major with leading dimensions (tensor/cpu/gemm.h).
 inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -30,66 +27,105 @@ inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha
 inline float exp_of(float x) { return cpu::fast_exp(x); }
 inline double exp_of(double x) { return std::exp(x); }
 
-// One (clip, head): rows [0, n) of q, k, v, o (each [n, d], row stride d); lse [n].
+// Row helpers written with 16 independent lanes, so the compiler turns them into SIMD code (a plain
+// running max or sum is a dependency chain it may not reorder).
+constexpr int kLanes = 16;
+
 template <typename T>
-void forward_one(const T* q, const T* k, const T* v, T* o, T* lse, int64_t n, int64_t d, T scale) {
-  std::vector<T> s(kBlockRows * kBlockCols), m(kBlockRows), l(kBlockRows), acc(kBlockRows * d);
-  for (int64_t i0 = 0; i0 < n; i0 += kBlockRows) {
-    const int64_t bi = std::min(kBlockRows, n - i0);
-    std::fill(m.begin(), m.end(), -std::numeric_limits<T>::infinity());
-    std::fill(l.begin(), l.end(), T(0));
-    std::fill(acc.begin(), acc.end(), T(0));
-    for (int64_t j0 = 0; j0 < n; j0 += kBlockCols) {
-      const int64_t bj = std::min(kBlockCols, n - j0);
-      gemm(false, true, bi, bj, d, scale, q + i0 * d, d, k + j0 * d, d, T(0), s.data(), bj);  // S = Q K^T scale
-      for (int64_t r = 0; r < bi; ++r) {
-        T* sr = s.data() + r * bj;
-        T row_max = m[r];
-        for (int64_t c = 0; c < bj; ++c) row_max = sr[c] > row_max ? sr[c] : row_max;
-        const T correction = exp_of(m[r] - row_max);  // exp(-inf) = 0 on the first block
-        T row_sum = 0;
-        for (int64_t c = 0; c < bj; ++c) {
-          sr[c] = exp_of(sr[c] - row_max);
-          row_sum += sr[c];
-        }
-        l[r] = l[r] * correction + row_sum;
-        m[r] = row_max;
-        for (int64_t e = 0; e < d; ++e) acc[r * d + e] *= correction;
-      }
-      gemm(false, false, bi, d, bj, T(1), s.data(), bj, v + j0 * d, d, T(1), acc.data(), d);  // acc += P V
-    }
+T row_max(const T* x, int64_t n, T start) {
+  T lane[kLanes];
+  std::fill(lane, lane + kLanes, start);
+  int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes) {
+    for (int k = 0; k < kLanes; ++k) lane[k] = x[c + k] > lane[k] ? x[c + k] : lane[k];
+  }
+  for (; c < n; ++c) lane[0] = x[c] > lane[0] ? x[c] : lane[0];
+  T m = lane[0];
+  for (int k = 1; k < kLanes; ++k) m = lane[k] > m ? lane[k] : m;
+  return m;
+}
+
+template <typename T>
+T row_sum(const T* x, int64_t n) {
+  T lane[kLanes] = {};
+  int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes) {
+    for (int k = 0; k < kLanes; ++k) lane[k] += x[c + k];
+  }
+  for (; c < n; ++c) lane[0] += x[c];
+  T s = 0;
+  for (int k = 0; k < kLanes; ++k) s += lane[k];
+  return s;
+}
+
+template <typename T>
+T row_dot(const T* a, const T* b, int64_t n) {
+  T lane[kLanes] = {};
+  int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes) {
+    for (int k = 0; k < kLanes; ++k) lane[k] += a[c + k] * b[c + k];
+  }
+  for (; c < n; ++c) lane[0] += a[c] * b[c];
+  T s = 0;
+  for (int k = 0; k < kLanes; ++k) s += lane[k];
+  return s;
+}
+
+// Query rows [i0, i0 + bi) of one (clip, head): q, k, v, o are the clip's [n, d] rows (row stride d); lse [n].
+template <typename T>
+void forward_block(const T* q, const T* k, const T* v, T* o, T* lse, int64_t i0, int64_t bi, int64_t n, int64_t d,
+                   T scale, int64_t block_cols) {
+  std::vector<T> s(bi * block_cols), acc(bi * d, T(0));
+  std::vector<T> m(bi, -std::numeric_limits<T>::infinity()), l(bi, T(0));
+  for (int64_t j0 = 0; j0 < n; j0 += block_cols) {
+    const int64_t bj = std::min(block_cols, n - j0);
+    gemm(false, true, bi, bj, d, scale, q + i0 * d, d, k + j0 * d, d, T(0), s.data(), bj);  // S = Q K^T scale
     for (int64_t r = 0; r < bi; ++r) {
-      const T inv = T(1) / l[r];
-      for (int64_t e = 0; e < d; ++e) o[(i0 + r) * d + e] = acc[r * d + e] * inv;
-      lse[i0 + r] = m[r] + std::log(l[r]);
+      T* sr = s.data() + r * bj;
+      const T new_max = row_max(sr, bj, m[r]);
+      for (int64_t c = 0; c < bj; ++c) sr[c] = exp_of(sr[c] - new_max);  // P~ = exp(S - m_new)
+      if (new_max != m[r]) {  // rescale what was accumulated under the old max (exp(-inf) = 0 at first)
+        const T correction = exp_of(m[r] - new_max);
+        l[r] *= correction;
+        for (int64_t e = 0; e < d; ++e) acc[r * d + e] *= correction;
+        m[r] = new_max;
+      }
+      l[r] += row_sum(sr, bj);
     }
+    gemm(false, false, bi, d, bj, T(1), s.data(), bj, v + j0 * d, d, T(1), acc.data(), d);  // acc += P~ V
+  }
+  for (int64_t r = 0; r < bi; ++r) {
+    const T inv = T(1) / l[r];
+    for (int64_t e = 0; e < d; ++e) o[(i0 + r) * d + e] = acc[r * d + e] * inv;
+    lse[i0 + r] = m[r] + std::log(l[r]);
   }
 }
 
 template <typename T>
 void backward_one(const T* q, const T* k, const T* v, const T* o, const T* lse, const T* dout, T* dq, T* dk, T* dv,
-                  int64_t n, int64_t d, T scale) {
-  std::vector<T> delta(n), p(kBlockRows * kBlockCols), dp(kBlockRows * kBlockCols);
-  for (int64_t r = 0; r < n; ++r) {  // D = rowsum(dO * O)
-    T sum = 0;
-    for (int64_t e = 0; e < d; ++e) sum += dout[r * d + e] * o[r * d + e];
-    delta[r] = sum;
-  }
+                  int64_t n, int64_t d, T scale, int64_t B) {
+  std::vector<T> delta(n), p(B * B), dp(B * B);
+  for (int64_t r = 0; r < n; ++r) delta[r] = row_dot(dout + r * d, o + r * d, d);  // D = rowsum(dO * O)
   std::fill(dq, dq + n * d, T(0));
   std::fill(dk, dk + n * d, T(0));
   std::fill(dv, dv + n * d, T(0));
-  for (int64_t j0 = 0; j0 < n; j0 += kBlockCols) {
-    const int64_t bj = std::min(kBlockCols, n - j0);
-    for (int64_t i0 = 0; i0 < n; i0 += kBlockRows) {
-      const int64_t bi = std::min(kBlockRows, n - i0);
+  for (int64_t j0 = 0; j0 < n; j0 += B) {
+    const int64_t bj = std::min(B, n - j0);
+    for (int64_t i0 = 0; i0 < n; i0 += B) {
+      const int64_t bi = std::min(B, n - i0);
       gemm(false, true, bi, bj, d, scale, q + i0 * d, d, k + j0 * d, d, T(0), p.data(), bj);  // S
       for (int64_t r = 0; r < bi; ++r) {
-        for (int64_t c = 0; c < bj; ++c) p[r * bj + c] = exp_of(p[r * bj + c] - lse[i0 + r]);  // P, recomputed
+        T* pr = p.data() + r * bj;
+        const T l = lse[i0 + r];
+        for (int64_t c = 0; c < bj; ++c) pr[c] = exp_of(pr[c] - l);  // P, recomputed from the logsumexp
       }
       gemm(true, false, bj, d, bi, T(1), p.data(), bj, dout + i0 * d, d, T(1), dv + j0 * d, d);  // dV += P^T dO
       gemm(false, true, bi, bj, d, T(1), dout + i0 * d, d, v + j0 * d, d, T(0), dp.data(), bj);  // dP = dO V^T
       for (int64_t r = 0; r < bi; ++r) {
-        for (int64_t c = 0; c < bj; ++c) dp[r * bj + c] = p[r * bj + c] * (dp[r * bj + c] - delta[i0 + r]);  // dS
+        T* dr = dp.data() + r * bj;
+        const T* pr = p.data() + r * bj;
+        const T dl = delta[i0 + r];
+        for (int64_t c = 0; c < bj; ++c) dr[c] = pr[c] * (dr[c] - dl);  // dS = P * (dP - D)
       }
       gemm(false, false, bi, d, bj, scale, dp.data(), bj, k + j0 * d, d, T(1), dq + i0 * d, d);  // dQ += dS K s
       gemm(true, false, bj, d, bi, scale, dp.data(), bj, q + i0 * d, d, T(1), dk + j0 * d, d);   // dK += dS^T Q s
@@ -110,33 +146,51 @@ void for_each_clip_head(const std::vector<int64_t>& offsets, int64_t heads, F f)
 
 template <typename T>
 void forward_all(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
-                 const std::vector<int64_t>& offsets, double scale) {
+                 const std::vector<int64_t>& offsets, double scale, const TiledBlocks& blocks) {
   const int64_t H = q.size(0), N = q.size(1), d = q.size(2);
   const T *pq = q.data<T>(), *pk = k.data<T>(), *pv = v.data<T>();
   T *po = o.data<T>(), *pl = lse.data<T>();
-  for_each_clip_head(offsets, H, [&](int64_t begin, int64_t n, int64_t h) {
-    const int64_t at = (h * N + begin) * d;
-    forward_one<T>(pq + at, pk + at, pv + at, po + at, pl + h * N + begin, n, d, T(scale));
-  });
+  // One task per (clip, head, block of query rows): the blocks are independent in the forward pass, so
+  // even one long clip with few heads keeps every thread busy.
+  struct Task {
+    int64_t begin, n, h, i0;
+  };
+  std::vector<Task> tasks;
+  for (size_t b = 0; b + 1 < offsets.size(); ++b) {
+    const int64_t n = offsets[b + 1] - offsets[b];
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i0 = 0; i0 < n; i0 += blocks.rows) tasks.push_back({offsets[b], n, h, i0});
+  }
+#pragma omp parallel for schedule(dynamic)
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    const Task& task = tasks[t];
+    const int64_t at = (task.h * N + task.begin) * d;
+    forward_block<T>(pq + at, pk + at, pv + at, po + at, pl + task.h * N + task.begin, task.i0,
+                     std::min(blocks.rows, task.n - task.i0), task.n, d, T(scale), blocks.cols);
+  }
 }
 
 template <typename T>
 void backward_all(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& lse,
                   const Tensor& dout, const Tensor& dq, const Tensor& dk, const Tensor& dv,
-                  const std::vector<int64_t>& offsets, double scale) {
+                  const std::vector<int64_t>& offsets, double scale, int64_t block) {
   const int64_t H = q.size(0), N = q.size(1), d = q.size(2);
   for_each_clip_head(offsets, H, [&](int64_t begin, int64_t n, int64_t h) {
     const int64_t at = (h * N + begin) * d;
     backward_one<T>(q.data<T>() + at, k.data<T>() + at, v.data<T>() + at, o.data<T>() + at,
                     lse.data<T>() + h * N + begin, dout.data<T>() + at, dq.data<T>() + at, dk.data<T>() + at,
-                    dv.data<T>() + at, n, d, T(scale));
+                    dv.data<T>() + at, n, d, T(scale), block);
   });
 }
 
 }  // namespace
 
 Tensor tiled_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const TokenLayout& layout,
-                       double scale) {
+                       double scale, TiledBlocks blocks) {
+  if (blocks.rows < 1 || blocks.cols < 1 || blocks.backward < 1) {
+    throw std::invalid_argument("tiled_attention: block sizes must be >= 1, got " + std::to_string(blocks.rows) +
+                                " x " + std::to_string(blocks.cols) + ", backward " + std::to_string(blocks.backward));
+  }
   if (q_in.dim() != 3 || k_in.shape() != q_in.shape() || v_in.shape() != q_in.shape() ||
       q_in.size(1) != layout.total_tokens()) {
     throw std::invalid_argument("tiled_attention: expected q, k, v of one shape [H, " +
@@ -153,16 +207,16 @@ Tensor tiled_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
   // The clips tile [0, N): every row of out and lse is written.
   Tensor out = Tensor::empty(q.shape(), dtype, q.device());
   const Tensor lse = Tensor::empty({q.size(0), q.size(1)}, dtype, q.device());
-  if (dtype == DType::Float32) forward_all<float>(q, k, v, out, lse, offsets, scale);
-  else forward_all<double>(q, k, v, out, lse, offsets, scale);
+  if (dtype == DType::Float32) forward_all<float>(q, k, v, out, lse, offsets, scale, blocks);
+  else forward_all<double>(q, k, v, out, lse, offsets, scale, blocks);
 
   autograd::record("tiled_attention", {q_in, k_in, v_in}, out,
-                   [q, k, v, o = out.detach(), lse, offsets, scale](const Tensor& g) -> std::vector<Tensor> {
+                   [q, k, v, o = out.detach(), lse, offsets, scale, b = blocks.backward](const Tensor& g) -> std::vector<Tensor> {
     const Tensor dout = ops::contiguous(g);
     Tensor dq = Tensor::empty(q.shape(), q.dtype(), q.device()), dk = Tensor::empty(q.shape(), q.dtype(), q.device()),
            dv = Tensor::empty(q.shape(), q.dtype(), q.device());
-    if (q.dtype() == DType::Float32) backward_all<float>(q, k, v, o, lse, dout, dq, dk, dv, offsets, scale);
-    else backward_all<double>(q, k, v, o, lse, dout, dq, dk, dv, offsets, scale);
+    if (q.dtype() == DType::Float32) backward_all<float>(q, k, v, o, lse, dout, dq, dk, dv, offsets, scale, b);
+    else backward_all<double>(q, k, v, o, lse, dout, dq, dk, dv, offsets, scale, b);
     return {dq, dk, dv};
   });
   return out;

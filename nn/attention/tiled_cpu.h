@@ -12,14 +12,25 @@
 //   block i: P = exp(Q_i K_j^T * scale - LSE_i) (recomputed), dV_j += P^T dO_i, dP = dO_i V_j^T,
 //   dS = P * (dP - D_i), dQ_i += dS K_j * scale, dK_j += dS^T Q_i * scale.
 //
-// Extra memory: O(N) (the logsumexp) instead of O(H L^2). (clip, head) pairs run in parallel; inside one,
-// the block products go through the packed GEMM on the calling thread.
+// Extra memory: O(N) (the logsumexp) instead of O(H L^2). The forward pass runs (clip, head, query block)
+// tasks in parallel, the backward (clip, head) tasks; inside a task the block products go through the
+// packed GEMM on the calling thread, and the row operations (max, exp, sums) are written in 16 lanes so
+// they become SIMD code.
 #pragma once
 #include "nn/attention/kernel.h"
 
 namespace glance::nn {
 
+// Block sizes. Bigger blocks amortise each GEMM call's packing; smaller ones keep the score block in L2
+// (Br x Bc floats: 64 KB for 64 x 256). Tests use tiny blocks to cross many block edges cheaply.
+struct TiledBlocks {
+  int64_t rows = 64;       // Br: query rows per block (forward)
+  int64_t cols = 256;      // Bc: key rows per block (forward)
+  int64_t backward = 128;  // Br = Bc in the backward pass
+};
+
 // q, k, v: [H, N_total, d] float32 or float64 -> [H, N_total, d]. Registered as the kernel "tiled".
-Tensor tiled_attention(const Tensor& q, const Tensor& k, const Tensor& v, const TokenLayout& layout, double scale);
+Tensor tiled_attention(const Tensor& q, const Tensor& k, const Tensor& v, const TokenLayout& layout, double scale,
+                       TiledBlocks blocks = {});
 
 }  // namespace glance::nn

@@ -1,16 +1,20 @@
 // The tiled (FlashAttention-style) CPU kernel against the rung below it, the reference kernel: same
-// outputs and same gradients on ragged packs (clips of 1, 7, 64, 197 and 300 tokens: partial blocks,
-// single-token clips, several blocks per clip), and float64 central differences (gradcheck).
+// outputs and same gradients on a ragged pack (clips of 1, 7, 64, 197 and 1568 tokens: partial blocks,
+// single-token clips, many blocks per clip), against float64 masked attention, and float64 central
+// differences (gradcheck). New memory is poisoned (NaN) while the kernels run, so an element a kernel
+// forgets to write fails the comparison.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
+#include "attention_testing.h"
 #include "autograd/functions.h"
 #include "autograd/gradcheck.h"
 #include "nn/attention/kernel.h"
 #include "nn/attention/tiled_cpu.h"
 #include "tensor/ops.h"
+#include "tensor/poison.h"
 #include "tensor/random.h"
 
 namespace {
@@ -26,7 +30,10 @@ std::vector<double> values(const Tensor& t) {
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   const auto x = values(a), y = values(b);
   double worst = 0;
-  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double diff = std::abs(x[i] - y[i]);
+    if (!(diff <= worst)) worst = diff;  // a NaN (an unwritten, poisoned element) becomes the worst
+  }
   return worst;
 }
 
@@ -43,8 +50,9 @@ Qkv random_qkv(int64_t heads, int64_t n, int64_t d, DType dtype, uint64_t seed) 
 }
 
 TEST(TiledAttention, RaggedPackMatchesReferenceValuesAndGradients) {
-  const TokenLayout layout = TokenLayout::from_counts({1, 7, 64, 197, 300});
+  const TokenLayout layout = TokenLayout::from_counts({1, 7, 64, 197, 1568});
   const int64_t H = 2, d = 32, N = layout.total_tokens();
+  PoisonNewMemory poison;  // outputs and gradients start as NaN
   const double scale = 1.0 / std::sqrt(double(d));
   Qkv a = random_qkv(H, N, d, DType::Float32, 1);
   Qkv b{ops::clone(a.q), ops::clone(a.k), ops::clone(a.v)};
@@ -65,16 +73,34 @@ TEST(TiledAttention, LongClipMatchesReference) {
   // One clip of 1568 tokens (RLT's dense 8 x 14 x 14 grid): 25 x 25 blocks.
   const TokenLayout layout = TokenLayout::from_counts({1568});
   Qkv a = random_qkv(1, 1568, 16, DType::Float32, 2);
+  PoisonNewMemory poison;
   const Tensor ref = ops::contiguous(reference_attention(a.q, a.k, a.v, layout, 0.25));
   const Tensor got = ops::contiguous(tiled_attention(a.q, a.k, a.v, layout, 0.25));
   EXPECT_LT(max_abs_diff(ref, got), 2e-5);
 }
 
+TEST(TiledAttention, Float64EqualsMaskedAttentionLoop) {
+  // The third formulation: a float64 softmax loop with a block-diagonal mask (tests/nn/attention_testing.h).
+  const TokenLayout layout = TokenLayout::from_counts({1, 7, 64, 197, 300});
+  Qkv a = random_qkv(2, layout.total_tokens(), 8, DType::Float64, 4);
+  PoisonNewMemory poison;
+  const Tensor got = tiled_attention(a.q, a.k, a.v, layout, 0.3);
+  const std::vector<int64_t> clip = glance::testing::clip_ids(layout);
+  const std::vector<double> expected = glance::testing::masked_attention_f64(
+      a.q, a.k, a.v, 0.3, [&](int64_t i, int64_t j) { return clip[i] == clip[j]; });
+  glance::testing::expect_all_close(values(got), expected, 1e-12, "tiled float64 vs loop");
+}
+
 TEST(TiledAttention, Gradcheck) {
-  const TokenLayout layout = TokenLayout::from_counts({3, 70});  // a clip longer than one block
-  Qkv a = random_qkv(2, 73, 4, DType::Float64, 3);
+  // Tiny blocks (4 query rows, 8 keys, 4 in the backward), so a clip of 3 and one of 37 tokens cross many
+  // block edges, full and partial.
+  const TokenLayout layout = TokenLayout::from_counts({3, 37});
+  Qkv a = random_qkv(1, 40, 3, DType::Float64, 3);
   const auto r = autograd::gradcheck(
-      [&](const std::vector<Tensor>& in) { return tiled_attention(in[0], in[1], in[2], layout, 0.5); }, {a.q, a.k, a.v});
+      [&](const std::vector<Tensor>& in) {
+        return tiled_attention(in[0], in[1], in[2], layout, 0.5, TiledBlocks{4, 8, 4});
+      },
+      {a.q, a.k, a.v});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
