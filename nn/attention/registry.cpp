@@ -3,7 +3,10 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "nn/attention/divided.h"
+#include "nn/attention/factorised_dot_product.h"
 #include "nn/attention/factorised_encoder.h"
+#include "nn/attention/factorised_self_attention.h"
 #include "nn/attention/local_window.h"
 #include "nn/attention/multi_head.h"
 
@@ -18,6 +21,14 @@ std::vector<AttentionVariant> builtin_variants() {
        "ViT; TimeSformer 'joint_space_time'", "nn/attention/multi_head.cpp", make_joint_attention},
       {"space_only", "spatial attention only: tokens attend within their frame (no temporal mixing)",
        "TimeSformer 'space_only'", "nn/attention/multi_head.cpp", make_space_only_attention},
+      {"divided", "divided space-time: attention over time at each (h,w) (+ temporal_fc), then within each frame",
+       "TimeSformer 'divided_space_time' (vit.py)", "nn/attention/divided.cpp", make_divided_attention},
+      {"factorised_self_attention", "ViViT model 3: residual attention over time at each (h,w), then within each frame",
+       "ViViT EncoderFactorizedSelfAttentionBlock (scenic)", "nn/attention/factorised_self_attention.cpp",
+       make_factorised_self_attention},
+      {"factorised_dot_product", "ViViT model 4: half the heads attend over time at each (h,w), half within each frame",
+       "ViViT factorized_dot_product_attention (scenic)", "nn/attention/factorised_dot_product.cpp",
+       make_factorised_dot_product_attention},
       {"factorised_encoder", "ViViT model 2: a spatial encoder within each frame, then a temporal encoder over frame tokens",
        "ViViT (scenic SpaceTimeViViT)", "nn/attention/factorised_encoder.cpp", make_factorised_encoder_attention, true},
       {"local", "local attention: tokens attend within a window x window spatial window, across all frames",

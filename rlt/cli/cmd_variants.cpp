@@ -1,4 +1,5 @@
 // glance variants: the attention designs glance hosts, with their files and knobs.
+#include <exception>
 #include <iostream>
 
 #include "cli/args.h"
@@ -18,9 +19,14 @@ int run_variants(int argc, char** argv) {
     config.dim = a.integer("dim");
     config.heads = a.integer("heads");
     config.grid = nn::Grid{8, 4, 4};
-    auto layer = v.make(config);
-    std::cout << v.name << "\n  " << v.summary << "\n  from: " << v.source << "\n  file: " << v.file
-              << "\n  attention parameters (dim " << config.dim << "): " << layer->parameter_count();
+    std::cout << v.name << "\n  " << v.summary << "\n  from: " << v.source << "\n  file: " << v.file;
+    try {
+      auto layer = v.make(config);
+      std::cout << "\n  attention parameters (dim " << config.dim << "): " << layer->parameter_count();
+    } catch (const std::exception& e) {  // e.g. an odd head count for a design that splits heads in two
+      std::cout << "\n  (not available with --dim " << config.dim << " --heads " << config.heads << ": " << e.what()
+                << ")";
+    }
     if (v.changes_model) std::cout << "\n  changes the model around the blocks (see the file)";
     if (!config.asked_options().empty()) {
       std::cout << "\n  options (--attention-options):";
