@@ -4,6 +4,8 @@
 #include <stdexcept>
 
 #include "nn/attention/multi_head.h"
+#include "nn/attention/orthoformer.h"
+#include "nn/attention/trajectory.h"
 
 namespace glance::nn {
 
@@ -16,6 +18,10 @@ std::vector<AttentionVariant> builtin_variants() {
        "ViT; TimeSformer 'joint_space_time'", "nn/attention/multi_head.cpp", make_joint_attention},
       {"space_only", "spatial attention only: tokens attend within their frame (no temporal mixing)",
        "TimeSformer 'space_only'", "nn/attention/multi_head.cpp", make_space_only_attention},
+      {"trajectory", "trajectory attention: per-frame softmax gives each query a trajectory, then attention along it",
+       "Motionformer TrajectoryAttention (vit_helper.py)", "nn/attention/trajectory.cpp", make_trajectory_attention},
+      {"orthoformer", "trajectory attention with stage 1 routed through greedy near-orthogonal query prototypes",
+       "Motionformer orthoformer_helper.py", "nn/attention/orthoformer.cpp", make_orthoformer_attention},
   };
 }
 
