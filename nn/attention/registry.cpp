@@ -9,6 +9,8 @@
 #include "nn/attention/factorised_self_attention.h"
 #include "nn/attention/local_window.h"
 #include "nn/attention/multi_head.h"
+#include "nn/attention/orthoformer.h"
+#include "nn/attention/trajectory.h"
 
 namespace glance::nn {
 
@@ -34,6 +36,10 @@ std::vector<AttentionVariant> builtin_variants() {
       {"local", "local attention: tokens attend within a window x window spatial window, across all frames",
        "TimeSformer 'Sparse Local-Global', local part (paper)", "nn/attention/local_window.cpp",
        make_local_window_attention},
+      {"trajectory", "trajectory attention: per-frame softmax gives each query a trajectory, then attention along it",
+       "Motionformer TrajectoryAttention (vit_helper.py)", "nn/attention/trajectory.cpp", make_trajectory_attention},
+      {"orthoformer", "trajectory attention with stage 1 routed through greedy near-orthogonal query prototypes",
+       "Motionformer orthoformer_helper.py", "nn/attention/orthoformer.cpp", make_orthoformer_attention},
   };
 }
 
