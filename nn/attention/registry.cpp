@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "nn/attention/multi_head.h"
+#include "nn/attention/nystrom.h"
 
 namespace glance::nn {
 
@@ -16,6 +17,8 @@ std::vector<AttentionVariant> builtin_variants() {
        "ViT; TimeSformer 'joint_space_time'", "nn/attention/multi_head.cpp", make_joint_attention},
       {"space_only", "spatial attention only: tokens attend within their frame (no temporal mixing)",
        "TimeSformer 'space_only'", "nn/attention/multi_head.cpp", make_space_only_attention},
+      {"nystrom", "Nystrom attention: softmax approximated through m segment-mean landmarks, plus a depthwise conv skip",
+       "Nystromformer (Xiong et al. 2021), mlpen/Nystromformer", "nn/attention/nystrom.cpp", make_nystrom_attention},
   };
 }
 
