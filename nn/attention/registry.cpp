@@ -3,6 +3,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "nn/attention/dilated.h"
 #include "nn/attention/multi_head.h"
 #include "nn/attention/nystrom.h"
 
@@ -19,6 +20,8 @@ std::vector<AttentionVariant> builtin_variants() {
        "TimeSformer 'space_only'", "nn/attention/multi_head.cpp", make_space_only_attention},
       {"nystrom", "Nystrom attention: softmax approximated through m segment-mean landmarks, plus a depthwise conv skip",
        "Nystromformer (Xiong et al. 2021), mlpen/Nystromformer", "nn/attention/nystrom.cpp", make_nystrom_attention},
+      {"dilated", "dilated attention: branches of segments with every r-th token, mixed by their softmax denominators",
+       "LongNet (Ding et al. 2023), torchscale dilated_attention.py", "nn/attention/dilated.cpp", make_dilated_attention},
   };
 }
 
