@@ -3,12 +3,14 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "nn/attention/dilated.h"
 #include "nn/attention/divided.h"
 #include "nn/attention/factorised_dot_product.h"
 #include "nn/attention/factorised_encoder.h"
 #include "nn/attention/factorised_self_attention.h"
 #include "nn/attention/local_window.h"
 #include "nn/attention/multi_head.h"
+#include "nn/attention/nystrom.h"
 #include "nn/attention/orthoformer.h"
 #include "nn/attention/trajectory.h"
 
@@ -40,6 +42,10 @@ std::vector<AttentionVariant> builtin_variants() {
        "Motionformer TrajectoryAttention (vit_helper.py)", "nn/attention/trajectory.cpp", make_trajectory_attention},
       {"orthoformer", "trajectory attention with stage 1 routed through greedy near-orthogonal query prototypes",
        "Motionformer orthoformer_helper.py", "nn/attention/orthoformer.cpp", make_orthoformer_attention},
+      {"nystrom", "Nystrom attention: softmax approximated through m segment-mean landmarks, plus a depthwise conv skip",
+       "Nystromformer (Xiong et al. 2021), mlpen/Nystromformer", "nn/attention/nystrom.cpp", make_nystrom_attention},
+      {"dilated", "dilated attention: branches of segments with every r-th token, mixed by their softmax denominators",
+       "LongNet (Ding et al. 2023), torchscale dilated_attention.py", "nn/attention/dilated.cpp", make_dilated_attention},
   };
 }
 
