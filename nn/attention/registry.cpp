@@ -3,8 +3,10 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "nn/attention/deformable.h"
 #include "nn/attention/factorised_encoder.h"
 #include "nn/attention/multi_head.h"
+#include "nn/attention/pooling.h"
 
 namespace glance::nn {
 
@@ -19,6 +21,8 @@ std::vector<AttentionVariant> builtin_variants() {
        "TimeSformer 'space_only'", "nn/attention/multi_head.cpp", make_space_only_attention},
       {"factorised_encoder", "ViViT model 2: a spatial encoder within each frame, then a temporal encoder over frame tokens",
        "ViViT (scenic SpaceTimeViViT)", "nn/attention/factorised_encoder.cpp", make_factorised_encoder_attention, true},
+      {"pooling", "MViT v2 pooling attention: q, k, v pooled by depthwise 3-D convs on the grid, residual pooling", "MViT v2 (SlowFast attention.py)", "nn/attention/pooling.cpp", make_pooling_attention},
+      {"deformable", "deformable space-time attention: bilinear samples around motion-displaced points in each frame of the sub-clip", "DVT (no official code; Deformable DETR style)", "nn/attention/deformable.cpp", make_deformable_attention},
   };
 }
 
