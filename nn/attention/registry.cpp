@@ -3,6 +3,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "nn/attention/deformable.h"
 #include "nn/attention/dilated.h"
 #include "nn/attention/divided.h"
 #include "nn/attention/factorised_dot_product.h"
@@ -12,6 +13,7 @@
 #include "nn/attention/multi_head.h"
 #include "nn/attention/nystrom.h"
 #include "nn/attention/orthoformer.h"
+#include "nn/attention/pooling.h"
 #include "nn/attention/trajectory.h"
 
 namespace glance::nn {
@@ -46,6 +48,8 @@ std::vector<AttentionVariant> builtin_variants() {
        "Nystromformer (Xiong et al. 2021), mlpen/Nystromformer", "nn/attention/nystrom.cpp", make_nystrom_attention},
       {"dilated", "dilated attention: branches of segments with every r-th token, mixed by their softmax denominators",
        "LongNet (Ding et al. 2023), torchscale dilated_attention.py", "nn/attention/dilated.cpp", make_dilated_attention},
+      {"pooling", "MViT v2 pooling attention: q, k, v pooled by depthwise 3-D convs on the grid, residual pooling", "MViT v2 (SlowFast attention.py)", "nn/attention/pooling.cpp", make_pooling_attention},
+      {"deformable", "deformable space-time attention: bilinear samples around motion-displaced points in each frame of the sub-clip", "DVT (no official code; Deformable DETR style)", "nn/attention/deformable.cpp", make_deformable_attention},
   };
 }
 
