@@ -20,41 +20,69 @@ void check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, const TokenLay
 }
 }  // namespace
 
+namespace {
+
+// Consecutive clips of equal length go through the products together: a pack of B clips of n tokens
+// (a dense batch, or the equal-sized groups of grouped attention) is one batched product over
+// [H, B, n, d] instead of B small ones, which would cost more in call overhead than in arithmetic.
+struct ClipRun {
+  int64_t start, count, n;  // rows [start, start + count * n): `count` clips of n tokens
+};
+
+std::vector<ClipRun> equal_length_runs(const std::vector<int64_t>& offsets) {
+  std::vector<ClipRun> runs;
+  for (size_t b = 0; b + 1 < offsets.size(); ++b) {
+    const int64_t n = offsets[b + 1] - offsets[b];
+    if (n == 0) continue;
+    if (!runs.empty() && runs.back().n == n && runs.back().start + runs.back().count * n == offsets[b]) {
+      ++runs.back().count;
+    } else {
+      runs.push_back({offsets[b], 1, n});
+    }
+  }
+  return runs;
+}
+
+// Rows of one run as [H, count, n, d] (a view of the [H, N, d] tensor).
+Tensor run_view(const Tensor& x, const ClipRun& r) {
+  return ops::view(ops::narrow(x, 1, r.start, r.count * r.n), {x.size(0), r.count, r.n, x.size(2)});
+}
+
+Tensor t_last(const Tensor& x) { return ops::transpose(x, -2, -1); }
+
+}  // namespace
+
 Tensor reference_attention(const Tensor& q, const Tensor& k, const Tensor& v, const TokenLayout& layout, double scale) {
   check_qkv(q, k, v, layout);
-  // Forward, clip by clip: S = q k^T * scale, P = softmax(S), out = P v. P is kept for the backward
-  // pass: this is the "materialise the scores" rung, O(H L^2) memory per clip.
-  std::vector<int64_t> offsets = layout.offsets();
+  // Forward, per run of equal-length clips: S = q k^T * scale, P = softmax(S), out = P v. P is kept for
+  // the backward pass: this is the "materialise the scores" rung, O(H L^2) memory per clip.
+  const std::vector<ClipRun> runs = equal_length_runs(layout.offsets());
   // The scale goes on q once ([H, N, d]) rather than on every clip's scores ([H, n, n]).
   const Tensor qs = ops::binary(BinaryOp::Mul, q, scale);
   // The clips tile [0, N) exactly, so every row of out (and of dq, dk, dv below) gets written: no zero fill.
   Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
-  std::vector<Tensor> probs(offsets.size() - 1);
-  for (size_t b = 0; b + 1 < offsets.size(); ++b) {
-    int64_t start = offsets[b], n = offsets[b + 1] - offsets[b];
-    if (n == 0) continue;
-    Tensor qb = ops::narrow(qs, 1, start, n), kb = ops::narrow(k, 1, start, n), vb = ops::narrow(v, 1, start, n);
-    Tensor scores = ops::matmul(qb, ops::transpose(kb, 1, 2));  // [H, n, n], already scaled through q
-    probs[b] = ops::softmax(scores, -1);
-    ops::copy_(ops::narrow(out, 1, start, n), ops::matmul(probs[b], vb));                          // [H, n, d]
+  std::vector<Tensor> probs(runs.size());
+  for (size_t r = 0; r < runs.size(); ++r) {
+    Tensor qb = run_view(qs, runs[r]), kb = run_view(k, runs[r]), vb = run_view(v, runs[r]);  // [H, c, n, d]
+    probs[r] = ops::softmax(ops::matmul(qb, t_last(kb)), -1);                                 // [H, c, n, n]
+    ops::copy_(run_view(out, runs[r]), ops::matmul(probs[r], vb));                            // [H, c, n, d]
   }
-  // Backward, clip by clip, with the saved P:
+  // Backward, per run, with the saved P:
   //   dV = P^T dO      dP = dO V^T      dS = P * (dP - rowsum(dP * P))      dQ = dS K * scale   dK = dS^T Q * scale
   autograd::record("reference_attention", {q, k, v}, out,
-                   [qs, k, v, offsets, probs, scale](const Tensor& g) -> std::vector<Tensor> {
+                   [qs, k, v, runs, probs, scale](const Tensor& g) -> std::vector<Tensor> {
     Tensor dq = Tensor::empty(qs.shape(), qs.dtype(), qs.device()), dk = Tensor::empty(k.shape(), k.dtype(), k.device()),
            dv = Tensor::empty(v.shape(), v.dtype(), v.device());
-    for (size_t b = 0; b + 1 < offsets.size(); ++b) {
-      int64_t start = offsets[b], n = offsets[b + 1] - offsets[b];
-      if (n == 0) continue;
-      Tensor qb = ops::narrow(qs, 1, start, n), kb = ops::narrow(k, 1, start, n), vb = ops::narrow(v, 1, start, n);
-      Tensor gb = ops::narrow(g, 1, start, n);
-      const Tensor& p = probs[b];
-      Tensor dp = ops::matmul(gb, ops::transpose(vb, 1, 2));     // dL/dP      [H, n, n]
-      Tensor ds = ops::softmax_backward(p, dp, -1);               // dL/dscores = P * (dP - rowsum(dP * P))
-      ops::copy_(ops::narrow(dv, 1, start, n), ops::matmul(ops::transpose(p, 1, 2), gb));
-      ops::copy_(ops::narrow(dq, 1, start, n), ops::matmul(ds, kb));  // times scale, once, below
-      ops::copy_(ops::narrow(dk, 1, start, n), ops::matmul(ops::transpose(ds, 1, 2), qb));  // qb holds the scale
+    const Tensor gc = ops::contiguous(g);
+    for (size_t r = 0; r < runs.size(); ++r) {
+      Tensor qb = run_view(qs, runs[r]), kb = run_view(k, runs[r]), vb = run_view(v, runs[r]);
+      Tensor gb = run_view(gc, runs[r]);
+      const Tensor& p = probs[r];
+      Tensor dp = ops::matmul(gb, t_last(vb));        // dL/dP      [H, c, n, n]
+      Tensor ds = ops::softmax_backward(p, dp, -1);    // dL/dscores = P * (dP - rowsum(dP * P))
+      ops::copy_(run_view(dv, runs[r]), ops::matmul(t_last(p), gb));
+      ops::copy_(run_view(dq, runs[r]), ops::matmul(ds, kb));          // times scale, once, below
+      ops::copy_(run_view(dk, runs[r]), ops::matmul(t_last(ds), qb));  // qb holds the scale
     }
     return {ops::binary(BinaryOp::Mul, dq, scale), dk, dv};
   });
