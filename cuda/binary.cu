@@ -4,7 +4,7 @@
 //   - arithmetic returns the inputs' dtype, comparisons return bool;
 //   - the scalar of binary(op, a, scalar) is converted to a's dtype first;
 //   - integer division truncates toward zero; x / 0 is 0 for integers (C++ leaves it undefined); INT_MIN / -1
-//     wraps; integer pow goes through double and truncates;
+//     wraps; integer pow goes through double and truncates (exactly: see int_pow);
 //   - maximum / minimum propagate NaN (if either value is NaN the result is NaN);
 //   - bool supports comparisons only; gelu_erf_grad floats only.
 // A scalar b (b undefined) becomes a one-input functor that holds the converted scalar, so `x * 0.5` reads one
@@ -38,6 +38,30 @@ __device__ __forceinline__ T int_div(T a, T b) {
   return T(a / b);
 }
 
+// Integer a ** b. The CPU computes T(std::pow(double(a), double(b))), and glibc's pow is exact whenever the
+// true result is a double; CUDA's pow is only promised to within 2 ulp, which the truncation to an integer
+// could turn into an off-by-one (63.999... -> 63). So the power is taken by repeated squaring in double: exact
+// while the result fits in 53 bits (beyond that the conversion back overflows the integer type, undefined in
+// C++ on either device). A negative exponent gives 1 / a^|b|, truncated: 0 unless |a| is 1.
+template <typename T>
+__device__ __forceinline__ T int_pow(T a, T b) {
+  double base = double(a), r = 1.0;
+  bool negative = false;
+  uint64_t e = static_cast<uint64_t>(b);
+  if constexpr (std::is_signed_v<T>) {
+    if (b < 0) {
+      negative = true;
+      e = 0 - static_cast<uint64_t>(static_cast<int64_t>(b));
+    }
+  }
+  while (e != 0) {
+    if (e & 1) r *= base;
+    e >>= 1;
+    if (e != 0) base *= base;
+  }
+  return T(negative ? 1.0 / r : r);
+}
+
 template <BinaryOp OP, typename T>
 struct BinaryFn {
   using Out = std::conditional_t<is_comparison(OP), bool, T>;
@@ -63,7 +87,7 @@ struct BinaryFn {
         if constexpr (std::is_floating_point_v<T>) {
           return dpow(a, b);
         } else {
-          return T(pow(double(a), double(b)));
+          return int_pow<T>(a, b);
         }
       }
       if constexpr (OP == BinaryOp::Maximum) return (a > b || is_nan(a)) ? a : b;
