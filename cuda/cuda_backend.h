@@ -2,7 +2,8 @@
 // per concept, mirroring the CPU backend (tensor/cpu/cpu_backend.h) so the two can be read side by side:
 //
 //   cuda_backend.cu   registration, device checks, memory (through allocator.h), host <-> device copies
-//   elementwise.cu    fill, copy (with dtype conversion), unary, binary, where  (elementwise.cuh: the kernels)
+//   elementwise.cu    fill, copy (with dtype conversion), where   (elementwise.cuh: the engine all of these use)
+//   unary.cu          every UnaryOp                 binary.cu   every BinaryOp
 //   reduce.cu         reduce (sum/max/min over any axes), arg_reduce
 //   matmul.cu         batched matmul through cuBLAS (float, double), a plain kernel for int32/int64
 //   rows.cu           softmax / log-softmax rows and their backward, layer norm forward and backward
