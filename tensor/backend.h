@@ -38,6 +38,12 @@ class Backend {
  public:
   virtual ~Backend() = default;
 
+  // Called by backend_for() before this backend is handed out for `device`. A device backend throws here,
+  // naming the device, when it cannot serve it (no GPU present, an index past the last GPU), so a
+  // misplaced Device::cuda() fails with a message at the first op instead of deep inside a driver call.
+  // The CPU has nothing to check.
+  virtual void check_device(Device device) { (void)device; }
+
   // ---- memory ----
   virtual void* allocate(size_t nbytes) = 0;
   virtual void deallocate(void* ptr, size_t nbytes) = 0;

@@ -31,9 +31,17 @@ Backend& backend_for(Device device) {
   if (device.is_cpu()) return *cpu_backend_instance();
   Backend* b = g_backends[static_cast<int>(device.type)];
   if (!b) {
+#ifdef GLANCE_BUILT_WITH_CUDA
+    // Built with CUDA, but this program does not contain the backend: it was not linked with glance_cuda
+    // (cuda/CMakeLists.txt says how), so nothing registered itself for DeviceType::CUDA.
     throw std::runtime_error("backend_for: no backend for device " + device.str() +
-                             " (glance was built without CUDA, or the CUDA backend was not initialised)");
+                             ": the CUDA backend is not linked into this program (link it with glance_cuda)");
+#else
+    throw std::runtime_error("backend_for: no backend for device " + device.str() +
+                             ": glance was built without CUDA (configure with -DGLANCE_CUDA=ON on a machine with nvcc)");
+#endif
   }
+  b->check_device(device);  // throws, naming the device, when it is not there (e.g. no CUDA device present)
   return *b;
 }
 

@@ -1,0 +1,67 @@
+// CudaBackend, part 2: fill, copy (with dtype conversion) and where, on the elementwise engine
+// (elementwise.cuh). unary.cu and binary.cu hold the op functors of unary() and binary().
+//
+// Dtype rules, as the CPU's (tensor/cpu/elementwise.cpp): conversions are C++ static_cast, except that
+// anything -> bool is `value != 0` (NaN -> true). Out-of-range float -> integer conversions are undefined in
+// C++ and differ between the CPU (wraps) and the GPU (saturates); nothing in glance relies on them.
+#include "cuda/elementwise.cuh"
+
+namespace glance::cuda {
+
+namespace {
+
+template <typename T>
+struct FillFn {
+  T value;
+  __device__ T operator()() const { return value; }
+};
+
+template <typename O, typename I>
+struct ConvertFn {
+  __device__ O operator()(I v) const { return convert<O>(v); }
+};
+
+template <typename T>
+struct WhereFn {
+  __device__ T operator()(bool c, T a, T b) const { return c ? a : b; }
+};
+
+}  // namespace
+
+void CudaBackend::fill(const Tensor& out, double value) {
+  require_cuda(out, "fill");
+  if (out.numel() == 0) return;
+  // Zero, contiguous: every dtype's zero is all-zero bytes, and cudaMemset is as fast as a copy engine goes.
+  if (value == 0.0 && out.is_contiguous()) {
+    GLANCE_CUDA_CHECK(cudaMemsetAsync(out.raw_data(), 0, static_cast<size_t>(out.numel()) * out.itemsize(), 0));
+    return;
+  }
+  GLANCE_DISPATCH(out.dtype(), T, { launch_map<T>("fill", FillFn<T>{convert<T>(value)}, out, {}); });
+}
+
+void CudaBackend::copy(const Tensor& out, const Tensor& in) {
+  require_cuda(out, "copy");
+  require_cuda(in, "copy");
+  if (out.shape() != in.shape()) {
+    throw std::logic_error("cuda copy: shapes differ (" + shape_str(in.shape()) + " vs " + shape_str(out.shape()) + ")");
+  }
+  if (out.numel() == 0) return;
+  // Same dtype, both contiguous: one device-to-device memcpy.
+  if (out.dtype() == in.dtype() && out.is_contiguous() && in.is_contiguous()) {
+    GLANCE_CUDA_CHECK(cudaMemcpyAsync(out.raw_data(), in.raw_data(), static_cast<size_t>(out.numel()) * out.itemsize(),
+                                      cudaMemcpyDeviceToDevice, 0));
+    return;
+  }
+  GLANCE_DISPATCH(out.dtype(), O, {
+    GLANCE_DISPATCH(in.dtype(), I, { launch_map<O, I>("copy", ConvertFn<O, I>{}, out, {in}); });
+  });
+}
+
+void CudaBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  cond.check_dtype(DType::Bool, "cuda where (condition)");
+  a.check_dtype(out.dtype(), "cuda where (a)");
+  b.check_dtype(out.dtype(), "cuda where (b)");
+  GLANCE_DISPATCH(out.dtype(), T, { launch_map<T, bool, T, T>("where", WhereFn<T>{}, out, {cond, a, b}); });
+}
+
+}  // namespace glance::cuda
