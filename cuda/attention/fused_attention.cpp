@@ -141,10 +141,26 @@ void forward_half(const Problem& p, HalfType type, const void* q, const void* k,
   check_problem(p, op);
   if (p.total_tokens == 0) return;
   check_pointer(q, 16, "q", op), check_pointer(k, 16, "k", op), check_pointer(v, 16, "v", op);
-  check_pointer(out, 4, "out", op), check_pointer(lse, 4, "lse", op);
+  check_pointer(out, 2, "out", op), check_pointer(lse, 4, "lse", op);
   check_cu_seqlens(p, op);
   check_nothing_pending(op);
   detail::launch_forward_half(p, type, q, k, v, out, lse);
+}
+
+void backward_half(const Problem& p, HalfType type, const void* q, const void* k, const void* v, const void* out,
+                   const float* lse, const void* dout, void* dq, void* dk, void* dv, float* delta,
+                   float* dq_accum) {
+  const std::string op = type == HalfType::BFloat16 ? "fused attention backward_half (bf16)"
+                                                    : "fused attention backward_half (fp16)";
+  check_problem(p, op);
+  if (p.total_tokens == 0) return;
+  check_pointer(q, 16, "q", op), check_pointer(k, 16, "k", op), check_pointer(v, 16, "v", op);
+  check_pointer(out, 2, "out", op), check_pointer(lse, 4, "lse", op), check_pointer(dout, 16, "dout", op);
+  check_pointer(dq, 2, "dq", op), check_pointer(dk, 2, "dk", op), check_pointer(dv, 2, "dv", op);
+  check_pointer(delta, 4, "delta", op), check_pointer(dq_accum, 4, "dq_accum", op);
+  check_cu_seqlens(p, op);
+  check_nothing_pending(op);
+  detail::launch_backward_half(p, type, q, k, v, out, lse, dout, dq, dk, dv, delta, dq_accum);
 }
 
 Tiles tiles(Kernel kernel, int head_dim) {
@@ -153,6 +169,7 @@ Tiles tiles(Kernel kernel, int head_dim) {
     case Kernel::BackwardKV: return detail::backward_kv_tiles(head_dim);
     case Kernel::BackwardDQ: return detail::backward_dq_tiles(head_dim);
     case Kernel::ForwardHalf: return detail::forward_half_tiles(head_dim);
+    case Kernel::BackwardHalf: return detail::backward_half_tiles(head_dim);
   }
   return {};
 }

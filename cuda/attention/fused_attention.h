@@ -7,6 +7,7 @@
 //                                   atomicAdd, or a deterministic second kernel for dQ
 //   rung 5  (all of them)           variable length: clips packed back to back, cu_seqlens
 //   rung 6  fused_forward_bf16.cu   bf16 / fp16 forward on tensor cores (WMMA 16x16x16, fp32 accumulate)
+//           fused_backward_bf16.cu  and its backward (WMMA, dQ by fp32 atomics)
 //
 // This header is the raw-pointer API: every pointer is device memory, every tensor contiguous row-major:
 //
@@ -68,9 +69,16 @@ void backward_fp32(const Problem& p, const float* q, const float* k, const float
 // Rung 6 (+5): the forward pass for bf16 or fp16 q, k, v, out (void pointers to __nv_bfloat16 or
 // __half) on tensor cores: S = Q K^T and O += P V in WMMA 16x16x16 with fp32 accumulators, the softmax
 // in fp32, P rounded to the input type for the P V product. lse is fp32. Needs sm_80 or newer.
-// (No half-precision backward exists yet: see the notes in fused_forward_bf16.cu.)
 void forward_half(const Problem& p, HalfType type, const void* q, const void* k, const void* v, void* out,
                   float* lse);
+
+// Rung 6 backward: the gradients for bf16 or fp16 q, k, v, out, dout (dq, dk, dv of the same type) from
+// forward_half's out and lse, on tensor cores (WMMA, fp32 accumulators; P and dS rounded to the input
+// type before their products). Workspaces: delta (H * N_total floats) and dq_accum (H * N_total * d
+// floats), where dQ is summed with atomicAdd before it is rounded into dq: not deterministic.
+void backward_half(const Problem& p, HalfType type, const void* q, const void* k, const void* v, const void* out,
+                   const float* lse, const void* dout, void* dq, void* dk, void* dv, float* delta,
+                   float* dq_accum);
 
 // The tile sizes each kernel uses for a head dim (for documentation, benchmarks and tests).
 struct Tiles {
@@ -79,7 +87,7 @@ struct Tiles {
   int threads = 0;
   int smem_bytes = 0;  // dynamic shared memory per CTA
 };
-enum class Kernel { ForwardFp32, BackwardKV, BackwardDQ, ForwardHalf };
+enum class Kernel { ForwardFp32, BackwardKV, BackwardDQ, ForwardHalf, BackwardHalf };
 Tiles tiles(Kernel kernel, int head_dim);
 
 }  // namespace glance::cuda::attention

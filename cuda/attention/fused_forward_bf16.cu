@@ -30,8 +30,7 @@
 // Shared memory (bytes) at d = 64: Ks, Vs 2 x 64 x 72 x 2 = 18 KB; per warp Ss 16 x 68 x 4, Ps 16 x 72 x 2,
 // Os 16 x 68 x 4 = 10.75 KB; 61 KB in all. At d = 128: 34 KB + 4 x 14.75 KB = 93 KB.
 //
-// Backward: none in half precision yet. The fp32 backward (rung 4) is the only backward; a half-precision
-// caller can convert q, k, v, out, dout to fp32 and use it with this kernel's lse.
+// Backward: fused_backward_bf16.cu (the same WMMA approach, dQ by fp32 atomics).
 //
 // sm_80 or newer (bf16 WMMA): the body is compiled only for __CUDA_ARCH__ >= 800 (the build's archs are
 // 80-real and 90) and the launcher refuses an older device with a clear error.
@@ -44,25 +43,12 @@
 #include <stdexcept>
 #include <string>
 
-#include "cuda/attention/common.cuh"
+#include "cuda/attention/half_common.cuh"
 #include "cuda/attention/launch.h"
 
 namespace glance::cuda::attention::detail {
 
 namespace {
-
-template <typename T>
-struct HalfOps;
-template <>
-struct HalfOps<__nv_bfloat16> {
-  static __device__ __forceinline__ __nv_bfloat16 from_float(float x) { return __float2bfloat16_rn(x); }
-};
-template <>
-struct HalfOps<__half> {
-  static __device__ __forceinline__ __half from_float(float x) { return __float2half_rn(x); }
-};
-
-constexpr int round_up_128(int bytes) { return (bytes + 127) / 128 * 128; }
 
 template <int D>
 struct ForwardHalfConfig {
@@ -81,20 +67,6 @@ struct ForwardHalfConfig {
   static_assert(kBr == 16 * kWarps, "each warp owns 16 query rows");
   static_assert(kBr == kBc, "the Q tile is staged through the K buffer");
 };
-
-// Copies rows [0, ROWS) of a row-major [*, D] 16-bit matrix into shared memory with row stride LD
-// (elements), 16 bytes (8 elements) per thread per step; rows >= valid_rows become zeros.
-template <int ROWS, int D, int LD, typename T>
-__device__ __forceinline__ void load_rows_half(T* __restrict__ smem, const T* __restrict__ g, int valid_rows) {
-  static_assert(D % 8 == 0 && LD % 8 == 0, "rows move as 16-byte vectors");
-  constexpr int kVecPerRow = D / 8;
-  for (int idx = threadIdx.x; idx < ROWS * kVecPerRow; idx += kThreads) {
-    const int r = idx / kVecPerRow, c = (idx % kVecPerRow) * 8;
-    uint4 x = make_uint4(0u, 0u, 0u, 0u);  // all-zero bits are +0 in bf16 and fp16
-    if (r < valid_rows) x = __ldg(reinterpret_cast<const uint4*>(g + static_cast<int64_t>(r) * D + c));
-    *reinterpret_cast<uint4*>(smem + r * LD + c) = x;
-  }
-}
 
 template <typename T, int D>
 __global__ void __launch_bounds__(kThreads)

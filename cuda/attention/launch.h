@@ -24,6 +24,12 @@ void launch_forward_half(const Problem& p, HalfType type, const void* q, const v
                          float* lse);
 Tiles forward_half_tiles(int head_dim);
 
+// fused_backward_bf16.cu
+void launch_backward_half(const Problem& p, HalfType type, const void* q, const void* k, const void* v,
+                          const void* out, const float* lse, const void* dout, void* dq, void* dk, void* dv,
+                          float* delta, float* dq_accum);
+Tiles backward_half_tiles(int head_dim);
+
 // fused_attention.cpp: after each launch. Throws std::runtime_error naming the kernel, its grid and its
 // shared memory when the launch failed; under GLANCE_CUDA_DEBUG=1 also synchronises the stream, so an
 // error inside the kernel (an illegal address) is reported here, by the kernel that made it.

@@ -4,7 +4,8 @@
 //   - rung 4 (fp32 backward): dq, dk, dv vs the CPU tiled kernel (nn::tiled_attention) in float64; the
 //     deterministic dQ path vs the atomic one, and run twice for the same bits;
 //   - rung 5 (variable length): the pack equals each clip run on its own, bit for bit;
-//   - rung 6 (bf16 / fp16 forward on tensor cores): vs float64 on the rounded inputs, within stated bounds;
+//   - rung 6 (bf16 / fp16 on tensor cores): forward and backward vs float64 on the rounded inputs, within
+//     stated bounds;
 //   - the host API's errors, and the autograd kernel "fused" on glance tensors (needs the CUDA Backend).
 // Every output and gradient buffer is poisoned (0xFF bytes: NaN in fp32, bf16 and fp16) before each run,
 // so an element a kernel forgets to write fails the comparison. Buffers are raw cudaMalloc memory: the
@@ -415,6 +416,62 @@ TEST(FusedAttentionCuda, ForwardBf16MatchesFloat64WithinBound) {
 TEST(FusedAttentionCuda, ForwardFp16MatchesFloat64WithinBound) {
   if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
   check_half_forward<__half>(fa::HalfType::Float16, 2e-3, "fp16");
+}
+
+// The half backward (WMMA, dQ by atomics) on the same rounded inputs, with forward_half's out and lse,
+// against the CPU rung's float64 gradients of those inputs. On top of the forward's roundings, P and dS
+// are rounded to T before their products, O (in D = rowsum(dO * O)) is the rounded forward output, and
+// dq, dk, dv are rounded to T: stated bounds (relative to max(1, |expected|)) bf16 3e-2, fp16 5e-3.
+template <typename T>
+void check_half_backward(fa::HalfType type, double grad_tol, const char* name) {
+  for (const auto& counts : {kRaggedPack, kEdgePack}) {
+    const Pack pack(counts);
+    const int H = 2;
+    for (int d : {32, 64, 128}) {
+      const float scale = 1.f / std::sqrt(float(d));
+      const Inputs in = random_inputs(pack, H, d, 90 + d);
+      const size_t n = in.q.size(), rows = static_cast<size_t>(H * pack.total);
+      auto rounded = [&](const std::vector<float>& x, std::vector<T>& half) {
+        half.resize(x.size());
+        std::vector<float> back(x.size());
+        for (size_t i = 0; i < x.size(); ++i) half[i] = to_half<T>(x[i]), back[i] = to_float(half[i]);
+        return back;
+      };
+      std::vector<T> hq, hk, hv, hg;
+      const Inputs r{rounded(in.q, hq), rounded(in.k, hk), rounded(in.v, hv), rounded(in.dout, hg)};
+      DeviceBuffer<T> q(hq), k(hk), v(hv), dout(hg), out(n), dq(n), dk(n), dv(n);
+      DeviceBuffer<float> lse(rows), delta(rows), dq_accum(n);
+      out.poison(), lse.poison(), dq.poison(), dk.poison(), dv.poison(), delta.poison(), dq_accum.poison();
+      const fa::Problem p = pack.problem(H, d, scale);
+      fa::forward_half(p, type, q.get(), k.get(), v.get(), out.get(), lse.get());
+      fa::backward_half(p, type, q.get(), k.get(), v.get(), out.get(), lse.get(), dout.get(), dq.get(), dk.get(),
+                        dv.get(), delta.get(), dq_accum.get());
+      auto doubles = [](const std::vector<T>& x) {
+        std::vector<double> y(x.size());
+        for (size_t i = 0; i < x.size(); ++i) y[i] = to_float(x[i]);
+        return y;
+      };
+      const std::vector<double> got_dq = doubles(dq.download()), got_dk = doubles(dk.download()),
+                                got_dv = doubles(dv.download());
+      const Grads64 ref = reference_grads(r.q, r.k, r.v, r.dout, pack, H, d, scale);
+      const std::string what = label(name, pack, d);
+      std::printf("[ info ] %s backward: worst dq %.3g, dk %.3g, dv %.3g (bound %.3g)\n", what.c_str(),
+                  worst_error(got_dq, ref.dq), worst_error(got_dk, ref.dk), worst_error(got_dv, ref.dv), grad_tol);
+      glance::testing::expect_all_close(got_dq, ref.dq, grad_tol, what + " dq");
+      glance::testing::expect_all_close(got_dk, ref.dk, grad_tol, what + " dk");
+      glance::testing::expect_all_close(got_dv, ref.dv, grad_tol, what + " dv");
+    }
+  }
+}
+
+TEST(FusedAttentionCuda, BackwardBf16MatchesFloat64WithinBound) {
+  if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
+  check_half_backward<__nv_bfloat16>(fa::HalfType::BFloat16, 3e-2, "bf16");
+}
+
+TEST(FusedAttentionCuda, BackwardFp16MatchesFloat64WithinBound) {
+  if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
+  check_half_backward<__half>(fa::HalfType::Float16, 5e-3, "fp16");
 }
 
 // ---- the host API's errors -------------------------------------------------------------------------------
