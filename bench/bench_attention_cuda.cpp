@@ -13,9 +13,10 @@
 // products of L x L x d per clip and head, 2 FLOPs per multiply-add), backward = 2.5 x forward, so
 // forward+backward = 3.5 x forward. Only the useful work counts: no padding, no masked-out blocks.
 // peak_mb: every device buffer the kernels touch (q, k, v, out, lse; for forward+backward also dout,
-// dq, dk, dv and the delta workspace): the fused kernels allocate nothing themselves.
+// dq, dk, dv and the delta workspace, and for bf16/fp16 the fp32 dQ accumulator): the fused kernels
+// allocate nothing themselves.
 // Times: the median of --reps runs after 3 warm-up runs, measured with CUDA events.
-// The bf16 and fp16 kernels have no backward yet: their fwdbwd fields are null.
+// --deterministic: the fp32 backward with its deterministic dQ kernel (the half backward has none).
 //
 // Cases (the hidden size H * d = 2048 and 16k tokens per batch of the FlashAttention charts):
 //   n{N}_d{d}: 16384 / N clips of N tokens (one clip from N = 16384 on), N = 512 .. --max-n, d = 64 (H = 32)
@@ -153,6 +154,15 @@ void run_case(const std::string& label, const std::vector<int64_t>& counts, int 
       fill_normal<__half>(q, elems, 1), fill_normal<__half>(k, elems, 2), fill_normal<__half>(v, elems, 3);
     }
     fwd_ms = median_ms(reps, [&] { fa::forward_half(p, type, q.ptr, k.ptr, v.ptr, out.ptr, lse.as<float>()); });
+    Buffer dout(elems * 2), dq(elems * 2), dk(elems * 2), dv(elems * 2), delta(rows * 4), dq_accum(elems * 4);
+    if (precision == Precision::Bf16) fill_normal<__nv_bfloat16>(dout, elems, 4);
+    else fill_normal<__half>(dout, elems, 4);
+    bytes += dout.bytes + dq.bytes + dk.bytes + dv.bytes + delta.bytes + dq_accum.bytes;
+    fwdbwd_ms = median_ms(reps, [&] {
+      fa::forward_half(p, type, q.ptr, k.ptr, v.ptr, out.ptr, lse.as<float>());
+      fa::backward_half(p, type, q.ptr, k.ptr, v.ptr, out.ptr, lse.as<float>(), dout.ptr, dq.ptr, dk.ptr, dv.ptr,
+                        delta.as<float>(), dq_accum.as<float>());
+    });
   }
   std::printf("{\"bench\":\"attention\",\"case\":\"%s\",\"kernel\":\"%s\",\"dtype\":\"%s\",\"clips\":%zu,"
               "\"tokens\":%lld,\"max_len\":%d,\"d\":%d,\"heads\":%d,\"fwd_ms\":%.4f,\"fwd_tflops\":%.3f,",
