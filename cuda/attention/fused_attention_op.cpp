@@ -67,7 +67,7 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const nn::T
   if (q.dtype() != DType::Float32 || k.dtype() != DType::Float32 || v.dtype() != DType::Float32) {
     throw std::invalid_argument(op + ": expected float32 q, k, v, got " + dtype_name(q.dtype()) + ", " +
                                 dtype_name(k.dtype()) + ", " + dtype_name(v.dtype()) +
-                                " (the bf16/fp16 forward is glance::cuda::attention::forward_half, on raw pointers)");
+                                " (the bf16/fp16 kernels are glance::cuda::attention::forward_half / backward_half, on raw pointers)");
   }
   const int64_t d = q.size(2);
   if (d < 1 || padded_head_dim(d) == 0) {

@@ -9,7 +9,7 @@
 // which calls backward_fp32 (rung 4). Head dims other than 32, 64, 128 (up to 128) are zero-padded to
 // the next of those: zero columns change no score, the padded output columns are 0 and are cut off again
 // (at the cost of a copy of q, k, v, and of the output and its gradients). Above 128: an error.
-// float32 only: glance tensors have no bf16/fp16 dtype yet; the tensor-core forward (rung 6) is reachable
+// float32 only: glance tensors have no bf16/fp16 dtype yet; the tensor-core kernels (rung 6) are reachable
 // through the raw-pointer API, cuda/attention/fused_attention.h.
 //
 // Needs the CUDA Backend (glance_cuda) linked into the program: it allocates the tensors.

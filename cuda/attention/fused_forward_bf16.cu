@@ -22,7 +22,7 @@
 // is documented) keeps O and P in registers, loads with ldmatrix and cp.async, and is the next step.
 //
 // Accuracy: both products accumulate in fp32 and the softmax is fp32; the one extra rounding compared to
-// rung 3 is P to bf16 (8 bits of mantissa) or fp16 (11 bits) before P V, as in FlashAttention.
+// rung 3 is P to bf16 (8 significant bits) or fp16 (11) before P V, as in FlashAttention.
 //
 // Variable length (rung 5): as in rung 3. K and V rows past the clip are zero-filled, their columns get
 // probability 0 (they are skipped in the max and written as 0 in Ps).
