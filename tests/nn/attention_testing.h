@@ -9,10 +9,13 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "nn/attention/registry.h"
 #include "nn/token_layout.h"
+#include "nn/transformer.h"
 #include "tensor/ops.h"
 
 namespace glance::testing {
@@ -99,6 +102,48 @@ inline std::vector<int64_t> clip_ids(const nn::TokenLayout& layout) {
   std::vector<int64_t> ids;
   for (int64_t b = 0; b < layout.batch_size(); ++b) ids.insert(ids.end(), layout.clip_tokens(b), b);
   return ids;
+}
+
+// The message of the std::invalid_argument that f throws, or "no exception".
+inline std::string invalid_argument_message(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "no exception";
+}
+
+// The message of the std::invalid_argument that making `design` with option `name` = `value` throws
+// (on top of `base`'s options), or "no exception".
+inline std::string option_error(const std::string& design, const nn::AttentionConfig& base, const std::string& name,
+                                double value) {
+  nn::AttentionConfig c = base;
+  c.options = {{name, value}};
+  return invalid_argument_message([&] { nn::make_attention(design, c); });
+}
+
+// A TransformerBlock with `design` and its default options on the tiny model's clip grid: every parameter
+// gets a finite, non-zero gradient, on a dense and on an RLT-like batch.
+inline void expect_block_trains_with_defaults(const std::string& design) {
+  nn::BlockConfig c;
+  c.dim = 32, c.heads = 4, c.grid = nn::Grid{8, 4, 4}, c.attention = design;
+  manual_seed(2);
+  nn::TransformerBlock block(c);
+  Generator gen(3);
+  for (const nn::TokenLayout& layout : {nn::TokenLayout::dense(2, c.grid), rlt_like_layout(3, c.grid, 0.4, 4)}) {
+    block.zero_grad();
+    Tensor x = ops::randn({layout.total_tokens(), 32}, DType::Float32, &gen);
+    Tensor y = block.forward(x, layout);
+    ASSERT_EQ(y.shape(), x.shape()) << design;
+    sum(y * ops::randn(y.shape(), DType::Float32, &gen)).backward();
+    for (auto& [pname, p] : block.named_parameters()) {
+      ASSERT_TRUE(p.grad().defined()) << design << ": " << pname;
+      double norm = 0;
+      for (double g : as_doubles(p.grad())) norm += g * g;
+      EXPECT_TRUE(std::isfinite(norm) && norm > 0) << design << ": " << pname;
+    }
+  }
 }
 
 }  // namespace glance::testing

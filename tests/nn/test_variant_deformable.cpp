@@ -305,20 +305,10 @@ TEST(VariantDeformable, GradcheckOfTheCoreAndOfTheLayer) {
 }
 
 TEST(VariantDeformable, RejectsBadOptionsAndInputs) {
-  auto message_of = [](const std::function<void()>& f) -> std::string {
-    try {
-      f();
-    } catch (const std::invalid_argument& e) {
-      return e.what();
-    }
-    return "no exception";
-  };
   AttentionConfig c;
   c.dim = 8, c.heads = 2;
-  auto with = [&](const std::string& name, double value) {
-    AttentionConfig d = c;
-    d.options = {{name, value}};
-    return message_of([&] { make_attention("deformable", d); });
+  auto with = [&](const std::string& option, double value) {
+    return glance::testing::option_error("deformable", c, option, value);
   };
   EXPECT_NE(with("points", 0).find("points = 0"), std::string::npos) << with("points", 0);
   EXPECT_NE(with("subclip", 0).find("subclip = 0"), std::string::npos) << with("subclip", 0);
@@ -327,14 +317,14 @@ TEST(VariantDeformable, RejectsBadOptionsAndInputs) {
   EXPECT_NE(with("offsets", 1).find("unknown option 'offsets'"), std::string::npos) << with("offsets", 1);
 
   auto layer = make_attention("deformable", c);
-  const std::string shape = message_of([&] { layer->forward(ops::zeros({8, 6}), TokenLayout::dense(1, Grid{2, 2, 2})); });
+  const std::string shape = glance::testing::invalid_argument_message([&] { layer->forward(ops::zeros({8, 6}), TokenLayout::dense(1, Grid{2, 2, 2})); });
   EXPECT_NE(shape.find("[8, 6]"), std::string::npos) << shape;
   const Tensor values = ops::zeros({2, 3, 2, 2, 4});
-  const std::string pos = message_of([&] {
+  const std::string pos = glance::testing::invalid_argument_message([&] {
     deformable_sampling_attention(values, ops::zeros({5, 2, 3, 1, 2}), ops::zeros({5, 2, 3, 1}), std::vector<int64_t>(10, 0));
   });
   EXPECT_NE(pos.find("positions"), std::string::npos) << pos;
-  const std::string fr = message_of([&] {
+  const std::string fr = glance::testing::invalid_argument_message([&] {
     deformable_sampling_attention(values, ops::zeros({5, 2, 2, 1, 2}), ops::zeros({5, 2, 2, 1}), std::vector<int64_t>(10, 3));
   });
   EXPECT_NE(fr.find("frame 3"), std::string::npos) << fr;

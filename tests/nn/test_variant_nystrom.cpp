@@ -258,26 +258,8 @@ TEST(VariantNystrom, BadOptionsAndShapesAreNamed) {
 }
 
 TEST(VariantNystrom, TrainsInsideATransformerBlockWithItsDefaults) {
-  // The tiny model's clip grid with the design's default options: every parameter of the block gets a
-  // finite, non-zero gradient, on a dense and on an RLT-like batch.
-  BlockConfig c;
-  c.dim = 32, c.heads = 4, c.grid = Grid{8, 4, 4}, c.attention = "nystrom";
-  manual_seed(2);
-  TransformerBlock block(c);
-  Generator gen(3);
-  for (const TokenLayout& layout : {TokenLayout::dense(2, c.grid), rlt_like_layout(3, c.grid, 0.4, 4)}) {
-    block.zero_grad();
-    Tensor x = ops::randn({layout.total_tokens(), 32}, DType::Float32, &gen);
-    Tensor y = block.forward(x, layout);
-    ASSERT_EQ(y.shape(), x.shape());
-    sum(y * ops::randn(y.shape(), DType::Float32, &gen)).backward();
-    for (auto& [pname, p] : block.named_parameters()) {
-      ASSERT_TRUE(p.grad().defined()) << pname;
-      double norm = 0;
-      for (double g : as_doubles(p.grad())) norm += g * g;
-      EXPECT_TRUE(std::isfinite(norm) && norm > 0) << pname;
-    }
-  }
+  // The tiny model's clip grid with the design's default options (tests/nn/attention_testing.h).
+  glance::testing::expect_block_trains_with_defaults("nystrom");
 }
 
 }  // namespace

@@ -314,20 +314,10 @@ TEST(VariantPooling, ABlockWithAQueryStrideDownsamples) {
 }
 
 TEST(VariantPooling, RejectsBadOptionsAndInputs) {
-  auto message_of = [](const std::function<void()>& f) -> std::string {
-    try {
-      f();
-    } catch (const std::invalid_argument& e) {
-      return e.what();
-    }
-    return "no exception";
-  };
   AttentionConfig c;
   c.dim = 8, c.heads = 2;
-  auto with = [&](const std::string& name, double value) {
-    AttentionConfig d = c;
-    d.options = {{name, value}};
-    return message_of([&] { make_attention("pooling", d); });
+  auto with = [&](const std::string& option, double value) {
+    return glance::testing::option_error("pooling", c, option, value);
   };
   EXPECT_NE(with("kernel", 2).find("kernel = 2"), std::string::npos) << with("kernel", 2);
   EXPECT_NE(with("q_stride", 3).find("q_stride = 3"), std::string::npos) << with("q_stride", 3);
@@ -338,13 +328,13 @@ TEST(VariantPooling, RejectsBadOptionsAndInputs) {
 
   auto layer = make_attention("pooling", c);
   const TokenLayout layout = TokenLayout::dense(1, Grid{2, 2, 2});
-  const std::string shape = message_of([&] { layer->forward(ops::zeros({8, 6}), layout); });
+  const std::string shape = glance::testing::invalid_argument_message([&] { layer->forward(ops::zeros({8, 6}), layout); });
   EXPECT_NE(shape.find("[8, 6]"), std::string::npos) << shape;
   // A layout whose runs leave a cell uncovered (no t = 0 token at (0, 1)) cannot be densified.
   TokenLayout holes({3}, ops::from_vector(std::vector<int32_t>{0, 0, 0}), ops::from_vector(std::vector<int32_t>{0, 0, 1}),
                     ops::from_vector(std::vector<int32_t>{0, 1, 0}), ops::from_vector(std::vector<int32_t>{2, 2, 2}),
                     Grid{2, 2, 2});
-  const std::string cover = message_of([&] { layer->forward(ops::zeros({3, 8}), holes); });
+  const std::string cover = glance::testing::invalid_argument_message([&] { layer->forward(ops::zeros({3, 8}), holes); });
   EXPECT_NE(cover.find("covered by no token"), std::string::npos) << cover;
 }
 
