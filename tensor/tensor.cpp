@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "tensor/backend.h"
+#include "tensor/ops.h"
 
 namespace glance {
 
@@ -44,7 +45,8 @@ void Tensor::check_dtype(DType expected, const char* op) const {
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
-  if (!device().is_cpu()) throw std::invalid_argument("to_vector: tensor is on " + device().str() + ", not cpu");
+  // On another device: one copy to the host first (as PyTorch's tolist() does), then read it there.
+  if (!device().is_cpu()) return ops::to_device(*this, Device::cpu()).to_vector<T>();
   check_dtype(dtype_of<T>::value, "to_vector");
   std::vector<T> out(static_cast<size_t>(numel()));
   // Walk the elements in row-major order with an odometer over the shape.
@@ -72,7 +74,7 @@ double Tensor::item() const {
   if (numel() != 1) {
     throw std::invalid_argument("item: expected a tensor with one element, got shape " + shape_str(shape()));
   }
-  if (!device().is_cpu()) throw std::invalid_argument("item: tensor is on " + device().str() + ", not cpu");
+  if (!device().is_cpu()) return ops::to_device(*this, Device::cpu()).item();  // waits for the device's queued work
   double value = 0;
   GLANCE_DISPATCH(dtype(), T, { value = static_cast<double>(*static_cast<const T*>(raw_data())); });
   return value;
