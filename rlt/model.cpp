@@ -137,7 +137,7 @@ Tensor mean_per_clip(const Tensor& x, const nn::TokenLayout& layout) {
     if (n == 0) throw std::invalid_argument("mean_per_clip: clip " + std::to_string(b) + " has no tokens");
     for (int64_t i = layout.clip_begin(b); i < layout.clip_begin(b) + n; ++i) a[b * N + i] = 1.0 / double(n);
   }
-  return matmul(to_dtype(ops::from_vector(a, {B, N}), x.dtype()), x);
+  return matmul(ops::to_device(to_dtype(ops::from_vector(a, {B, N}), x.dtype()), x.device()), x);
 }
 
 Tensor RLTransformer::features(const Tensor& tubelets, const nn::TokenLayout& layout,

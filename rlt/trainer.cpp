@@ -16,6 +16,7 @@
 #include "nn/progress.h"
 #include "nn/safetensors.h"
 #include "nn/training_state.h"
+#include "rlt/batch_tokenizer.h"
 #include "tensor/counters.h"
 #include "tensor/ops.h"
 
@@ -23,8 +24,12 @@ namespace glance::rlt {
 
 namespace {
 
+// What the loader's thread hands over. On the CPU: the packed batch. On a GPU: the clips and their drop
+// generators, tokenized by the main thread after one upload (device work stays on one thread).
 struct ClipBatch {
   PackedClips packed;
+  std::vector<Tensor> clips;
+  std::vector<Generator> drop;
   Tensor labels;  // int64 [B]
 };
 
@@ -41,6 +46,22 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 }  // namespace
+
+Device device_of(const nn::Module& model) {
+  const std::vector<Tensor> params = model.parameters();
+  return params.empty() ? Device::cpu() : params[0].device();
+}
+
+PackedClips tokenize_for(const std::vector<Tensor>& clips, const TokenizerConfig& tokenizer, std::vector<Generator>& drop,
+                         Device device) {
+  if (device.is_cpu()) {
+    std::vector<TokenizedClip> tokenized;
+    for (size_t i = 0; i < clips.size(); ++i) tokenized.push_back(tokenize(clips[i], tokenizer, &drop[i]));
+    return pack_clips(tokenized);
+  }
+  // One upload of the whole batch (large copies go through pinned staging buffers), then the GPU tokenizer.
+  return tokenize_batch(ops::to_device(ops::stack(clips, 0), device), tokenizer, &drop);
+}
 
 std::string run_config_json(const ModelConfig& model, const TokenizerConfig& t, const std::vector<std::string>& names) {
   nn::Json tok = nn::Json::object();
@@ -91,6 +112,7 @@ Trainer::Trainer(TrainOptions options, const VideoDataset& train, const VideoDat
   }
   manual_seed(options_.seed);  // parameter init and dropout draw from the default generator
   model_ = std::make_shared<RLTransformer>(options_.model);
+  model_->to(options_.device);  // initialised on the CPU (the same numbers on every device), then moved
   optimizer_ = std::make_unique<nn::AdamW>(nn::decay_groups(*model_, options_.lr, options_.weight_decay));
 }
 
@@ -100,15 +122,21 @@ RunResult Trainer::run() {
   int64_t epoch_now = 0;
   const int64_t dataset_size = train_.size();
   nn::DataLoader<ClipBatch> loader(dataset_size, loader_options, [&](const std::vector<int64_t>& idx) {
-    std::vector<TokenizedClip> clips;
+    ClipBatch batch;
     std::vector<int64_t> labels;
     for (int64_t i : idx) {
       const uint64_t counter = uint64_t(epoch_now) * uint64_t(dataset_size) + uint64_t(i);
-      Generator augment = example_generator(o.seed, 1, counter), drop = example_generator(o.seed, 2, counter);
-      clips.push_back(tokenize(train_.train_clip(i, augment), o.tokenizer, &drop));
+      Generator augment = example_generator(o.seed, 1, counter);
+      batch.clips.push_back(train_.train_clip(i, augment));
+      batch.drop.push_back(example_generator(o.seed, 2, counter));
       labels.push_back(train_.label(i));
     }
-    return ClipBatch{pack_clips(clips), ops::from_vector(labels)};
+    if (o.device.is_cpu()) {  // tokenize here, overlapping the main thread's compute
+      batch.packed = tokenize_for(batch.clips, o.tokenizer, batch.drop, o.device);
+      batch.clips.clear();
+    }
+    batch.labels = ops::from_vector(labels);
+    return batch;
   });
   const int64_t per_epoch = loader.batches_per_epoch();
   if (per_epoch == 0) {
@@ -157,6 +185,7 @@ RunResult Trainer::run() {
         --skip;
         continue;
       }
+      if (!o.device.is_cpu()) batch->packed = tokenize_for(batch->clips, o.tokenizer, batch->drop, o.device);
       optimizer_->set_lr(nn::warmup_cosine_lr(step, total, warmup, o.lr, o.min_lr));
       const int64_t flops_before = matmul_flops();
       Tensor logits = model_->forward(batch->packed.tubelets, batch->packed.layout);
@@ -230,15 +259,16 @@ EvalResult evaluate(const RLTransformer& model_const, const VideoDataset& data, 
   const int64_t items = n * views;
   for (int64_t begin = 0; begin < items; begin += batch_size) {
     const int64_t end = std::min(items, begin + batch_size);
-    std::vector<TokenizedClip> clips;
+    std::vector<Tensor> clips;
+    std::vector<Generator> drop;
     for (int64_t k = begin; k < end; ++k) {
-      Generator drop = example_generator(seed, 3, uint64_t(k));
-      clips.push_back(tokenize(data.eval_clip(k / views, k % views), tokenizer, &drop));
+      clips.push_back(data.eval_clip(k / views, k % views));
+      drop.push_back(example_generator(seed, 3, uint64_t(k)));
     }
-    const PackedClips packed = pack_clips(clips);
+    const PackedClips packed = tokenize_for(clips, tokenizer, drop, device_of(model));
     kept += packed.layout.total_tokens(), grid += packed.grid_tokens;
-    const Tensor p = ops::softmax(model.forward(packed.tubelets, packed.layout), -1);  // [b, classes]
-    const float* pp = p.data<float>();
+    const std::vector<float> p = ops::softmax(model.forward(packed.tubelets, packed.layout), -1).to_vector<float>();  // [b, classes]
+    const float* pp = p.data();
     for (int64_t k = begin; k < end; ++k) {
       for (int64_t c = 0; c < classes; ++c) probs[(k / views) * classes + c] += pp[(k - begin) * classes + c] / double(views);
     }
@@ -263,10 +293,10 @@ std::vector<double> predict_clip(const RLTransformer& model_const, const Tensor&
   auto& model = const_cast<RLTransformer&>(model_const);
   model.eval();
   autograd::NoGradGuard no_grad;
-  Generator drop(0);
-  const PackedClips packed = pack_clips({tokenize(clip, tokenizer, &drop)});
-  const Tensor p = ops::softmax(model.forward(packed.tubelets, packed.layout), -1);
-  return std::vector<double>(p.data<float>(), p.data<float>() + p.numel());
+  std::vector<Generator> drop{Generator(0)};
+  const PackedClips packed = tokenize_for({clip}, tokenizer, drop, device_of(model));
+  const std::vector<float> p = ops::softmax(model.forward(packed.tubelets, packed.layout), -1).to_vector<float>();
+  return std::vector<double>(p.begin(), p.end());
 }
 
 }  // namespace glance::rlt

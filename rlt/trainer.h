@@ -1,6 +1,8 @@
 // Training and evaluating the RLT transformer: the loop that `glance train` and `glance demo` run.
 //
 //   for each batch (built on a background thread):  clips -> tokenize (dense | rlt | random) -> pack
+//     (with device = cuda: the thread stacks the clips into frames [B, T, 3, H, W]; the main thread uploads
+//      them and tokenizes and packs on the GPU, rlt/batch_tokenizer.h)
 //     logits = model(tubelets, layout); loss = cross_entropy(logits, labels, smoothing)
 //     backward; clip the gradient norm; AdamW step with linear warm-up then cosine decay
 //   every step: a progress bar line and a JSON line in the metrics log
@@ -22,6 +24,7 @@ namespace glance::rlt {
 struct TrainOptions {
   ModelConfig model;
   TokenizerConfig tokenizer;
+  Device device = Device::cpu();  // where the model, its training and its evaluation run
   int64_t epochs = 10;
   int64_t steps = 0;            // > 0: train exactly this many steps (overrides epochs)
   int64_t batch_size = 16;
@@ -82,10 +85,19 @@ class Trainer {
   std::unique_ptr<nn::AdamW> optimizer_;
 };
 
-// Accuracy of `model` on every video of `data` (softmax averaged over its eval views). The tokenizer's
-// random policy draws from a generator seeded by `seed`.
+// Accuracy of `model` on every video of `data` (softmax averaged over its eval views), run on the device that
+// holds the model's parameters. The tokenizer's random policy draws from a generator seeded by `seed`.
 EvalResult evaluate(const RLTransformer& model, const VideoDataset& data, const TokenizerConfig& tokenizer,
                     int64_t batch_size = 32, uint64_t seed = 0);
+
+// The device of a model's parameters (the CPU for a model without any).
+Device device_of(const nn::Module& model);
+
+// Clips [T, 3, H, W] (host) tokenized and packed for a model on `device`: on the CPU clip by clip
+// (rlt/tokenizer.h); elsewhere stacked, uploaded once and tokenized there (rlt/batch_tokenizer.h). The two
+// give the same tokens (tests/rlt/test_batch_tokenizer.cpp). drop: one generator per clip (random policy).
+PackedClips tokenize_for(const std::vector<Tensor>& clips, const TokenizerConfig& tokenizer, std::vector<Generator>& drop,
+                         Device device);
 
 // Class probabilities for one clip [T, 3, S, S]: [classes].
 std::vector<double> predict_clip(const RLTransformer& model, const Tensor& clip, const TokenizerConfig& tokenizer);

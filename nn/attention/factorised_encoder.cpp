@@ -61,7 +61,7 @@ TemporalEncoder::TemporalEncoder(const AttentionConfig& c, int64_t depth, double
 
 Tensor TemporalEncoder::forward(const Tensor& x, const TokenLayout& layout, TokenLayout* frame_layout) const {
   FramePooling p = pool_frames(layout);
-  Tensor frames = matmul(to_dtype(p.average, x.dtype()), spatial_norm->forward(x));  // [F, D]
+  Tensor frames = matmul(ops::to_device(to_dtype(p.average, x.dtype()), x.device()), spatial_norm->forward(x));  // [F, D]
   frames = frames + index_select(temporal_pos, 0, p.frame_t);                        // + its frame's row
   for (const auto& block : blocks) frames = block->forward(frames, p.frames);
   if (frame_layout) *frame_layout = p.frames;

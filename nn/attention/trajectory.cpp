@@ -87,7 +87,7 @@ Tensor trajectory_tokens(const Tensor& q, const Tensor& k, const Tensor& v, cons
     }
     clips.push_back(stack(per_frame, 2));  // [H, L, T', d]
   }
-  if (clips.empty()) return zeros({H, 0, T, d}, q.dtype());
+  if (clips.empty()) return zeros({H, 0, T, d}, q.dtype(), q.device());
   return concat(clips, 1);  // [H, N, T', d]
 }
 
@@ -136,7 +136,7 @@ Tensor TrajectoryAttention::along_trajectories(const Tensor& y, const FrameKeys&
   Tensor logits = sum(folded * unsqueeze(merged, 0), {-1});                             // [H, N, T']
   if (proj_kv->bias.defined()) logits = logits + sum(q2 * bias_blocks(0), {-1}, true);  // same for every t'
   // A frame the clip kept no token of has no trajectory token: leave it out of the softmax.
-  if (frames.any_empty) logits = masked_fill(logits, unsqueeze(frames.empty, 0), -INFINITY);
+  if (frames.any_empty) logits = masked_fill(logits, unsqueeze(ops::to_device(frames.empty, logits.device()), 0), -INFINITY);
   const Tensor attn = unsqueeze(softmax(logits, -1), -1);  // [H, N, T', 1]
   Tensor o;                                                // [H, N, d]
   if (original_code) {

@@ -32,10 +32,11 @@ int run_demo(int argc, char** argv) {
   a.option("out", "runs/demo", "folder for the two metrics logs (rlt.metrics.jsonl, dense.metrics.jsonl)");
   a.flag("progress", true, "show progress bars");
   if (!a.parse(argc, argv)) return 0;
-  check_device(a.str("device"));
 
   rlt::TrainOptions o;
+  o.device = device_from(a);
   o.model = model_from(a);
+  o.model.attention_kernel = attention_kernel_for(a, o.device);
   Datasets data = datasets_from(a, o.model);
   o.model.classes = static_cast<int64_t>(data.train->class_names().size());
   optimizer_options_from(a, o);
@@ -57,7 +58,7 @@ int run_demo(int argc, char** argv) {
   }
 
   nn::Json settings = nn::Json::object();
-  settings.set("dataset", "builtin").set("preset", a.str("preset")).set("model", nn::Json::parse(o.model.to_json()));
+  settings.set("dataset", "builtin").set("device", o.device.str()).set("preset", a.str("preset")).set("model", nn::Json::parse(o.model.to_json()));
   settings.set("tau", a.number("tau")).set("steps", results[0].steps).set("batch_size", o.batch_size);
   settings.set("train_clips", data.train->size()).set("val_clips", data.val->size()).set("seed", a.integer("seed"));
   nn::Json out = nn::Json::object();

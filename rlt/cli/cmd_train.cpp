@@ -21,10 +21,11 @@ int run_train(int argc, char** argv) {
   a.option("eval-every", "0", "> 0: evaluate every this many epochs too");
   a.flag("progress", true, "show a progress bar");
   if (!a.parse(argc, argv)) return 0;
-  check_device(a.str("device"));
 
   rlt::TrainOptions o;
+  o.device = device_from(a);
   o.model = model_from(a);
+  o.model.attention_kernel = attention_kernel_for(a, o.device);
   o.tokenizer = tokenizer_from(a, o.model);
   Datasets data = datasets_from(a, o.model);
   o.model.classes = static_cast<int64_t>(data.train->class_names().size());
@@ -51,16 +52,18 @@ int run_eval(int argc, char** argv) {
   a.option("drop", "", "override the checkpoint's token policy (rlt, dense, random)");
   a.option("seed", "0", "seed of the built-in dataset (validation clips use seed 2*seed+2, as in train)");
   a.option("batch-size", "32", "clips per forward pass");
-  a.option("device", "cpu", "cpu");
+  a.option("device", "cpu", "cpu or cuda");
   if (!a.parse(argc, argv)) return 0;
-  check_device(a.str("device"));
+  const Device device = device_from(a);
   if (a.str("load").empty()) throw std::invalid_argument("glance eval: --load FILE is required");
-  const rlt::RunConfig config = rlt::read_run_config(a.str("load"));
+  rlt::RunConfig config = rlt::read_run_config(a.str("load"));
+  config.model.attention_kernel = attention_kernel_on(config.model.attention_kernel, device);
   rlt::TokenizerConfig tok = config.tokenizer;
   if (a.given("tau")) tok.tau = a.number("tau");
   if (a.given("drop")) tok.policy = rlt::parse_drop_policy(a.str("drop"));
   rlt::RLTransformer model(config.model);
   nn::load_model_from_training_state(a.str("load"), model);
+  model.to(device);
 
   std::unique_ptr<rlt::VideoDataset> data;
   if (!a.str("data").empty()) {
@@ -85,13 +88,15 @@ int run_predict(int argc, char** argv) {
   a.positional("CLIP_DIR", "a folder of frames (PNG/JPG/BMP, sorted by name)");
   a.option("load", "", "the checkpoint (required)");
   a.option("interval", "1", "take every interval-th frame");
-  a.option("device", "cpu", "cpu");
+  a.option("device", "cpu", "cpu or cuda");
   if (!a.parse(argc, argv)) return 0;
-  check_device(a.str("device"));
+  const Device device = device_from(a);
   if (a.str("load").empty()) throw std::invalid_argument("glance predict: --load FILE is required");
-  const rlt::RunConfig config = rlt::read_run_config(a.str("load"));
+  rlt::RunConfig config = rlt::read_run_config(a.str("load"));
+  config.model.attention_kernel = attention_kernel_on(config.model.attention_kernel, device);
   rlt::RLTransformer model(config.model);
   nn::load_model_from_training_state(a.str("load"), model);
+  model.to(device);
   rlt::ClipSampling sampling{.frames_per_clip = config.model.frames, .interval = a.integer("interval")};
   const std::vector<Tensor> clips = rlt::clips_of_folder(a.arg("CLIP_DIR"), sampling, config.model.image_size);
   // Average the probabilities of the folder's clips.

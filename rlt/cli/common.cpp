@@ -5,6 +5,7 @@
 
 #include "nn/attention/registry.h"
 #include "nn/json.h"
+#include "tensor/backend.h"
 #include "tensor/device.h"
 
 namespace glance::cli {
@@ -22,7 +23,7 @@ void add_model_options(Args& a, const std::string& preset) {
   a.option("attention", "joint", "attention design (glance variants lists them): joint, divided, ...");
   a.option("attention-options", "", "the design's knobs as name=value,name=value (glance variants lists them)");
   a.option("embed-init", "random", "tubelet embedding init: random, or central (ViViT: a 2-D kernel on the central frame)");
-  a.option("attention-kernel", "reference", "softmax-attention kernel: reference (materialised scores) or tiled");
+  a.option("attention-kernel", "reference", "softmax-attention kernel: reference (materialised scores), tiled (CPU) or fused (CUDA; the default with --device cuda)");
 }
 
 void add_tokenizer_options(Args& a) {
@@ -58,7 +59,7 @@ void add_optimizer_options(Args& a, int64_t epochs, int64_t batch_size, const st
   a.option("weight-decay", "0.05", "AdamW's decoupled weight decay");
   a.option("label-smoothing", "0", "cross-entropy label smoothing");
   a.option("seed", "0", "seed for init, shuffling, augmentation and the built-in dataset");
-  a.option("device", "cpu", "cpu (cuda arrives with the CUDA backend)");
+  a.option("device", "cpu", "cpu or cuda (cuda:N): where the model trains and the tokenizer runs");
 }
 
 rlt::ModelConfig model_from(const Args& a) {
@@ -169,14 +170,40 @@ Datasets datasets_from(const Args& a, const rlt::ModelConfig& m) {
   return d;
 }
 
-void check_device(const std::string& device) {
-  if (device == "cpu") return;
-  if (device.rfind("cuda", 0) == 0) {
-    throw std::invalid_argument("--device " + device +
-                                ": the CUDA backend does not run models yet in this build of glance (it arrives with "
-                                "the CUDA backend issue); use --device cpu");
+Device device_from(const Args& a) {
+  const std::string text = a.str("device");
+  Device device;
+  try {
+    device = parse_device(text);
+    backend_for(device);  // fails here, not mid-run: built without CUDA, backend not linked, no device
+  } catch (const std::exception& e) {
+    throw std::invalid_argument("--device " + text + ": " + e.what());
   }
-  throw std::invalid_argument("--device " + device + ": unknown device (cpu or cuda)");
+  return device;
+}
+
+namespace {
+bool is_cuda_kernel(const std::string& kernel) { return kernel.rfind("fused", 0) == 0; }
+}  // namespace
+
+std::string attention_kernel_for(const Args& a, Device device) {
+  const std::string kernel = a.str("attention-kernel");
+  if (!a.given("attention-kernel")) return device.is_cpu() ? kernel : "fused";
+  if (device.is_cpu() && is_cuda_kernel(kernel)) {
+    throw std::invalid_argument("--attention-kernel " + kernel + " runs on CUDA devices only; with --device cpu use "
+                                "reference or tiled");
+  }
+  if (!device.is_cpu() && kernel == "tiled") {
+    throw std::invalid_argument("--attention-kernel tiled is the CPU kernel; with --device " + device.str() +
+                                " use fused (the CUDA kernel), fused_deterministic or reference");
+  }
+  return kernel;
+}
+
+std::string attention_kernel_on(const std::string& kernel, Device device) {
+  if (device.is_cpu() && is_cuda_kernel(kernel)) return "tiled";
+  if (!device.is_cpu() && kernel == "tiled") return "fused";
+  return kernel;
 }
 
 std::string result_json(const rlt::RunResult& r) {

@@ -32,8 +32,16 @@ struct Datasets {
 // --data DIR (and --val-data DIR) or the built-in generator (train and validation from different seeds).
 Datasets datasets_from(const Args& args, const rlt::ModelConfig& model);
 
-// Only the CPU runs models today; "cuda" fails with a message saying so (and whether CUDA was built).
-void check_device(const std::string& device);
+// --device as a Device, checked at once: "cuda" fails with the backend's reason when glance was built without
+// CUDA or no GPU is present.
+Device device_from(const Args& args);
+// --attention-kernel for a run on `device`: when not given, the device's default (reference on the CPU, fused on
+// CUDA); a kernel that cannot run on the device fails here, naming the ones that can.
+std::string attention_kernel_for(const Args& args, Device device);
+// The kernel a saved model uses on `device` (eval, predict): fused* on the CPU becomes tiled, tiled on CUDA becomes
+// fused. Kernels compute the same function (each is tested against the reference), so this changes no result
+// beyond rounding.
+std::string attention_kernel_on(const std::string& kernel, Device device);
 
 // The result of a run as a JSON object text.
 std::string result_json(const rlt::RunResult& r);

@@ -115,4 +115,20 @@ TEST(Cli, BadInputFailsWithAMessage) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Cli, DeviceAndKernelMistakesAreNamedBeforeAnyWork) {
+  Output out = run("train --device tpu --steps 1");
+  EXPECT_EQ(out.status, 1);
+  EXPECT_NE(out.text.find("--device tpu: parse_device: 'tpu' is not a device (expected cpu, cuda or cuda:N)"),
+            std::string::npos) << out.text;
+  out = run("train --device cpu --attention-kernel fused --steps 1");
+  EXPECT_EQ(out.status, 1);
+  EXPECT_NE(out.text.find("--attention-kernel fused runs on CUDA devices only"), std::string::npos) << out.text;
+  // cuda:7 exists on no machine this suite runs on: with CUDA built and no GPU, or one GPU, or without CUDA,
+  // the message names the device and the reason; no training starts.
+  out = run("demo --device cuda:7 --steps 1");
+  EXPECT_EQ(out.status, 1);
+  EXPECT_NE(out.text.find("--device cuda:7: "), std::string::npos) << out.text;
+  EXPECT_EQ(out.text.find("data:"), std::string::npos) << "no work before the device is checked:\n" << out.text;
+}
+
 }  // namespace
