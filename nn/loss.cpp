@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "nn/fused.h"
+
 namespace glance::nn {
 
 namespace {
@@ -29,6 +31,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
     if (v < 0 || v >= classes) {
       throw std::out_of_range("cross_entropy: label " + std::to_string(v) + " is outside [0, " + std::to_string(classes) + ")");
     }
+  }
+  const FusedKernels* fused = fused_kernels(logits.device());
+  if (fused && fused->softmax_cross_entropy && reduction == Reduction::Mean && is_floating(logits.dtype()) &&
+      logits.size(0) > 0) {
+    // One kernel for the loss of every row and its gradient (nn/fused.h); the same formula as below.
+    return fused_cross_entropy_mean(*fused, logits, ops::to_device(y, logits.device()), label_smoothing);
   }
   Tensor logp = log_softmax(logits, 1);                                            // [N, C]
   Tensor picked = squeeze(gather(logp, 1, ops::unsqueeze(ops::to_device(y, logits.device()), 1)), 1);  // [N]

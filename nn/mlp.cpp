@@ -1,5 +1,7 @@
 #include "nn/mlp.h"
 
+#include "nn/fused.h"
+
 namespace glance::nn {
 
 Mlp::Mlp(int64_t dim, int64_t hidden, double p) {
@@ -10,7 +12,15 @@ Mlp::Mlp(int64_t dim, int64_t hidden, double p) {
 }
 
 Tensor Mlp::forward(const Tensor& x) const {
-  return drop->forward(fc2->forward(drop->forward(act->forward(fc1->forward(x)))));
+  Tensor hidden;
+  const FusedKernels* fused = fused_kernels(x.device());
+  if (fused && fused->bias_gelu && !act->tanh_approximation && fc1->bias.defined() && x.dtype() == fc1->weight.dtype()) {
+    // One kernel for fc1's bias and the GELU (nn/fused.h): the pre-activation x W^T + b is never stored.
+    hidden = fused_bias_gelu(*fused, linear(x, fc1->weight, Tensor()), fc1->bias);
+  } else {
+    hidden = act->forward(fc1->forward(x));
+  }
+  return drop->forward(fc2->forward(drop->forward(hidden)));
 }
 
 }  // namespace glance::nn

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "nn/fused.h"
+
 namespace glance::nn {
 
 AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options) : Optimizer(std::move(groups)), options_(options) {
@@ -31,6 +33,12 @@ void AdamW::step() {
       if (!g.defined()) continue;
       Tensor& m = m_[gi][pi];
       Tensor& v = v_[gi][pi];
+      const FusedKernels* fused = fused_kernels(p.device());
+      if (fused && fused->adamw_step && p.is_contiguous() && g.is_contiguous() && g.dtype() == p.dtype()) {
+        // One pass over p, g, m, v instead of the ten below (nn/fused.h); the same update.
+        fused->adamw_step(p, g, m, v, AdamWHyper{group.lr, b1, b2, options_.eps, group.weight_decay, steps_});
+        continue;
+      }
       if (group.weight_decay != 0) ops::copy_(p, p * (1.0 - group.lr * group.weight_decay));  // decoupled decay
       ops::copy_(m, m * b1 + g * (1.0 - b1));
       ops::copy_(v, v * b2 + g * g * (1.0 - b2));

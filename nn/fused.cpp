@@ -1,0 +1,80 @@
+#include "nn/fused.h"
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+#include "autograd/node.h"
+#include "tensor/ops.h"
+
+namespace glance::nn {
+
+namespace {
+
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+// One slot per device type. Registration happens at start-up (static initialisers) or in tests; lookups are
+// per call, so a registered entry is never destroyed while the program runs (replacing keeps the old one).
+std::map<DeviceType, std::shared_ptr<const FusedKernels>>& registry() {
+  static std::map<DeviceType, std::shared_ptr<const FusedKernels>> r;
+  return r;
+}
+std::vector<std::shared_ptr<const FusedKernels>>& retired() {
+  static std::vector<std::shared_ptr<const FusedKernels>> r;
+  return r;
+}
+std::atomic<bool> g_enabled{true};
+
+}  // namespace
+
+void register_fused_kernels(DeviceType type, FusedKernels kernels) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  auto& slot = registry()[type];
+  if (slot) retired().push_back(slot);  // a caller may still hold the old pointer
+  const bool empty = !kernels.softmax_cross_entropy && !kernels.bias_gelu && !kernels.adamw_step;
+  slot = empty ? nullptr : std::make_shared<const FusedKernels>(std::move(kernels));
+}
+
+const FusedKernels* fused_kernels(Device device) {
+  if (!g_enabled.load()) return nullptr;
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  auto it = registry().find(device.type);
+  return it == registry().end() ? nullptr : it->second.get();
+}
+
+void set_fusion_enabled(bool on) { g_enabled.store(on); }
+bool fusion_enabled() { return g_enabled.load(); }
+
+Tensor fused_bias_gelu(const FusedKernels& kernels, const Tensor& x, const Tensor& bias) {
+  if (!kernels.bias_gelu || !kernels.bias_gelu_backward) {
+    throw std::logic_error("fused_bias_gelu: the device registered no bias_gelu kernel");
+  }
+  Tensor out = kernels.bias_gelu(x.detach(), bias.detach());
+  autograd::record("bias_gelu", {x, bias}, out,
+                   [&kernels, x = x.detach(), bias = bias.detach()](const Tensor& g) -> std::vector<Tensor> {
+                     const Tensor dx = kernels.bias_gelu_backward(g, x, bias);
+                     return {dx, ops::sum_to(dx, bias.shape())};  // the bias was broadcast over the rows
+                   });
+  return out;
+}
+
+Tensor fused_cross_entropy_mean(const FusedKernels& kernels, const Tensor& logits, const Tensor& labels,
+                                double label_smoothing) {
+  if (!kernels.softmax_cross_entropy) {
+    throw std::logic_error("fused_cross_entropy_mean: the device registered no softmax_cross_entropy kernel");
+  }
+  const auto [loss_rows, dlogits] = kernels.softmax_cross_entropy(logits.detach(), labels, label_smoothing);
+  Tensor loss = ops::mean(loss_rows);  // a scalar
+  const double rows = static_cast<double>(logits.size(0));
+  autograd::record("cross_entropy_fused", {logits}, loss,
+                   [dlogits = dlogits, rows](const Tensor& g) -> std::vector<Tensor> {
+                     // d mean / d loss_i = 1 / N for every row; g is the scalar upstream gradient.
+                     return {ops::binary(BinaryOp::Mul, dlogits, ops::binary(BinaryOp::Div, g, rows))};
+                   });
+  return loss;
+}
+
+}  // namespace glance::nn

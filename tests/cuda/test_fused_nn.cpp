@@ -1,0 +1,89 @@
+// nn's use of the CUDA fused kernels (nn/fused.h, cuda/fused_nn.cpp): on the GPU, cross_entropy, Mlp and AdamW
+// with fusion on must equal the same calls with fusion off (the composition of CUDA primitives), values and
+// gradients. The registration itself needs no GPU and is checked everywhere.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "cuda_testing.h"
+#include "nn/fused.h"
+#include "nn/loss.h"
+#include "nn/mlp.h"
+#include "nn/optim/adamw.h"
+
+namespace {
+
+using namespace glance;
+using namespace glance::nn;
+using namespace glance::cuda_testing;
+
+void expect_near(const Tensor& a, const Tensor& b, double tol, const char* what) {
+  const std::vector<double> x = ops::to_dtype(to_cpu(a), DType::Float64).to_vector<double>();
+  const std::vector<double> y = ops::to_dtype(to_cpu(b), DType::Float64).to_vector<double>();
+  ASSERT_EQ(x.size(), y.size()) << what;
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], y[i], tol * (1 + std::fabs(y[i]))) << what << " element " << i;
+}
+
+TEST(FusedNnCuda, KernelsAreRegisteredForCudaByLinking) {
+  const FusedKernels* k = fused_kernels(Device::cuda());
+  ASSERT_NE(k, nullptr) << "cuda/fused_nn.cpp's static initialiser did not run (linked as an archive?)";
+  EXPECT_TRUE(k->softmax_cross_entropy && k->bias_gelu && k->bias_gelu_backward && k->adamw_step);
+  FusionGuard off(false);
+  EXPECT_EQ(fused_kernels(Device::cuda()), nullptr);
+}
+
+TEST(FusedNnCuda, CrossEntropyFusedEqualsUnfused) {
+  GLANCE_REQUIRE_CUDA();
+  const Tensor logits = to_gpu(random_tensor({37, 10}, DType::Float32, 1, -4, 4));
+  const Tensor labels = to_gpu(random_tensor({37}, DType::Int64, 2, 0, 10));
+  for (const double s : {0.0, 0.1}) {
+    Tensor a = ops::clone(logits).set_requires_grad(), b = ops::clone(logits).set_requires_grad();
+    Tensor fused = cross_entropy(a, labels, s);
+    fused.backward();
+    Tensor plain;
+    {
+      FusionGuard off(false);
+      plain = cross_entropy(b, labels, s);
+      plain.backward();
+    }
+    expect_near(fused, plain, 1e-6, "loss");
+    expect_near(a.grad(), b.grad(), 1e-6, "dlogits");
+  }
+}
+
+TEST(FusedNnCuda, MlpFusedEqualsUnfused) {
+  GLANCE_REQUIRE_CUDA();
+  manual_seed(5);
+  Mlp mlp(64, 256, 0.0);
+  mlp.to(gpu());
+  const Tensor x_value = to_gpu(random_tensor({300, 64}, DType::Float32, 3));
+  auto run = [&](bool fusion) {
+    FusionGuard guard(fusion);
+    mlp.zero_grad();
+    Tensor x = ops::clone(x_value).set_requires_grad();
+    Tensor y = mlp.forward(x);
+    sum(y * y).backward();
+    return std::vector<Tensor>{y.detach(), x.grad(), ops::clone(mlp.fc1->weight.grad()), ops::clone(mlp.fc1->bias.grad())};
+  };
+  const std::vector<Tensor> fused = run(true), plain = run(false);
+  const char* names[] = {"output", "x grad", "fc1.weight grad", "fc1.bias grad"};
+  for (size_t i = 0; i < fused.size(); ++i) expect_near(fused[i], plain[i], 1e-5, names[i]);
+}
+
+TEST(FusedNnCuda, AdamWFusedEqualsUnfused) {
+  GLANCE_REQUIRE_CUDA();
+  const Tensor p0 = to_gpu(random_tensor({1000, 3}, DType::Float32, 4)), g = to_gpu(random_tensor({1000, 3}, DType::Float32, 5));
+  auto three_steps = [&](bool fusion) {
+    FusionGuard guard(fusion);
+    Tensor p = ops::clone(p0).set_requires_grad();
+    AdamW opt({ParamGroup{{p}, 1e-2, 0.05}});
+    for (int s = 0; s < 3; ++s) {
+      p.set_grad(ops::binary(BinaryOp::Mul, g, double(s + 1)));
+      opt.step();
+    }
+    return p.detach();
+  };
+  expect_near(three_steps(true), three_steps(false), 1e-6, "parameters after 3 steps");
+}
+
+}  // namespace

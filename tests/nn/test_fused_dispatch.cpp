@@ -1,0 +1,185 @@
+// The wiring of nn/fused.h, checked on the CPU: the test registers fused kernels for the CPU, written here as
+// float64 loops (independent of the primitives nn composes otherwise), and counts their calls. Then
+// cross_entropy, Mlp and AdamW must call them, give the unfused results (values and gradients), fall back when
+// fusion is off, and the two autograd nodes must pass gradcheck. The CUDA kernels themselves are compared with
+// the unfused path on a GPU in tests/cuda/test_fused_nn.cpp.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "autograd/gradcheck.h"
+#include "nn/fused.h"
+#include "nn/loss.h"
+#include "nn/mlp.h"
+#include "nn/optim/adamw.h"
+#include "tensor/ops.h"
+#include "tensor/random.h"
+
+namespace {
+
+using namespace glance;
+using namespace glance::nn;
+
+std::vector<double> as_doubles(const Tensor& t) { return ops::to_dtype(t, DType::Float64).to_vector<double>(); }
+Tensor like(const std::vector<double>& v, const Tensor& t) { return ops::to_dtype(ops::from_vector(v, t.shape()), t.dtype()); }
+
+double gelu(double z) { return 0.5 * z * (1.0 + std::erf(z / std::sqrt(2.0))); }
+double gelu_grad(double z) { return 0.5 * (1.0 + std::erf(z / std::sqrt(2.0))) + z * std::exp(-0.5 * z * z) / std::sqrt(2.0 * M_PI); }
+
+struct Calls {
+  int cross_entropy = 0, bias_gelu = 0, bias_gelu_backward = 0, adamw = 0;
+};
+
+// Loop implementations of the four kernels for CPU tensors, counting calls.
+FusedKernels loop_kernels(Calls* calls) {
+  FusedKernels k;
+  k.softmax_cross_entropy = [calls](const Tensor& logits, const Tensor& labels, double s) {
+    ++calls->cross_entropy;
+    const int64_t N = logits.size(0), C = logits.size(1);
+    const std::vector<double> z = as_doubles(logits);
+    const std::vector<int64_t> y = labels.to_vector<int64_t>();
+    std::vector<double> loss(N), grad(N * C);
+    for (int64_t i = 0; i < N; ++i) {
+      double mx = -INFINITY, sum = 0, mean_logp = 0;
+      for (int64_t j = 0; j < C; ++j) mx = std::max(mx, z[i * C + j]);
+      for (int64_t j = 0; j < C; ++j) sum += std::exp(z[i * C + j] - mx);
+      const double lse = mx + std::log(sum);
+      for (int64_t j = 0; j < C; ++j) mean_logp += (z[i * C + j] - lse) / double(C);
+      loss[i] = -(1 - s) * (z[i * C + y[i]] - lse) - s * mean_logp;
+      for (int64_t j = 0; j < C; ++j) grad[i * C + j] = std::exp(z[i * C + j] - lse) - (1 - s) * (j == y[i]) - s / double(C);
+    }
+    return std::make_pair(ops::to_dtype(ops::from_vector(loss), logits.dtype()), like(grad, logits));
+  };
+  k.bias_gelu = [calls](const Tensor& x, const Tensor& b) {
+    ++calls->bias_gelu;
+    const std::vector<double> xv = as_doubles(x), bv = as_doubles(b);
+    std::vector<double> out(xv.size());
+    for (size_t i = 0; i < xv.size(); ++i) out[i] = gelu(xv[i] + bv[i % bv.size()]);
+    return like(out, x);
+  };
+  k.bias_gelu_backward = [calls](const Tensor& dy, const Tensor& x, const Tensor& b) {
+    ++calls->bias_gelu_backward;
+    const std::vector<double> g = as_doubles(dy), xv = as_doubles(x), bv = as_doubles(b);
+    std::vector<double> dx(xv.size());
+    for (size_t i = 0; i < xv.size(); ++i) dx[i] = g[i] * gelu_grad(xv[i] + bv[i % bv.size()]);
+    return like(dx, x);
+  };
+  k.adamw_step = [calls](const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const AdamWHyper& h) {
+    ++calls->adamw;
+    std::vector<double> pv = as_doubles(p), gv = as_doubles(g), mv = as_doubles(m), vv = as_doubles(v);
+    const double c1 = 1 - std::pow(h.beta1, double(h.step)), c2 = 1 - std::pow(h.beta2, double(h.step));
+    for (size_t i = 0; i < pv.size(); ++i) {
+      pv[i] *= 1 - h.lr * h.weight_decay;
+      mv[i] = h.beta1 * mv[i] + (1 - h.beta1) * gv[i];
+      vv[i] = h.beta2 * vv[i] + (1 - h.beta2) * gv[i] * gv[i];
+      pv[i] -= h.lr / c1 * mv[i] / (std::sqrt(vv[i] / c2) + h.eps);
+    }
+    ops::copy_(p, like(pv, p)), ops::copy_(m, like(mv, m)), ops::copy_(v, like(vv, v));
+  };
+  return k;
+}
+
+// Registers the loop kernels for the CPU while alive.
+class CpuFusion {
+ public:
+  CpuFusion() { register_fused_kernels(DeviceType::CPU, loop_kernels(&calls)); }
+  ~CpuFusion() { register_fused_kernels(DeviceType::CPU, FusedKernels{}); }
+  Calls calls;
+};
+
+void expect_near(const Tensor& a, const Tensor& b, double tol, const char* what) {
+  const std::vector<double> x = as_doubles(a), y = as_doubles(b);
+  ASSERT_EQ(x.size(), y.size()) << what;
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], y[i], tol) << what << " element " << i;
+}
+
+TEST(FusedDispatch, NothingIsRegisteredForTheCpuByDefault) {
+  EXPECT_EQ(fused_kernels(Device::cpu()), nullptr);
+}
+
+TEST(FusedDispatch, CrossEntropyTakesTheFusedKernelAndMatchesTheComposition) {
+  Generator gen(3);
+  const Tensor logits_value = ops::randn({6, 5}, DType::Float32, &gen);
+  const Tensor labels = ops::from_vector(std::vector<int64_t>{0, 4, 2, 2, 1, 3});
+  for (const double s : {0.0, 0.1}) {
+    Tensor a = ops::clone(logits_value).set_requires_grad(), b = ops::clone(logits_value).set_requires_grad();
+    Tensor unfused = cross_entropy(a, labels, s);
+    unfused.backward();
+    CpuFusion fusion;
+    Tensor fused = cross_entropy(b, labels, s);
+    fused.backward();
+    EXPECT_EQ(fusion.calls.cross_entropy, 1);
+    expect_near(fused, unfused, 1e-6, "loss");
+    expect_near(b.grad(), a.grad(), 1e-6, "dlogits");
+    // Only the mean goes through the fused node; the other reductions keep the composition.
+    cross_entropy(b, labels, s, Reduction::Sum);
+    EXPECT_EQ(fusion.calls.cross_entropy, 1);
+    {
+      FusionGuard off(false);
+      cross_entropy(b, labels, s);
+    }
+    EXPECT_EQ(fusion.calls.cross_entropy, 1) << "fusion off: the composition";
+  }
+}
+
+TEST(FusedDispatch, MlpTakesBiasGeluAndMatchesTheComposition) {
+  manual_seed(5);
+  Mlp mlp(8, 16, 0.0);
+  Generator gen(4);
+  const Tensor x_value = ops::randn({3, 4, 8}, DType::Float32, &gen);
+  auto run = [&](Tensor* dx) {
+    mlp.zero_grad();
+    Tensor x = ops::clone(x_value).set_requires_grad();
+    Tensor y = mlp.forward(x);
+    sum(y * y).backward();  // any scalar with a non-uniform gradient
+    *dx = x.grad();
+    return std::vector<Tensor>{y.detach(), ops::clone(mlp.fc1->weight.grad()), ops::clone(mlp.fc1->bias.grad()),
+                               ops::clone(mlp.fc2->weight.grad())};
+  };
+  Tensor dx_plain, dx_fused;
+  const std::vector<Tensor> plain = run(&dx_plain);
+  CpuFusion fusion;
+  const std::vector<Tensor> fused = run(&dx_fused);
+  EXPECT_EQ(fusion.calls.bias_gelu, 1);
+  EXPECT_EQ(fusion.calls.bias_gelu_backward, 1);
+  const char* names[] = {"output", "fc1.weight grad", "fc1.bias grad", "fc2.weight grad"};
+  for (size_t i = 0; i < plain.size(); ++i) expect_near(fused[i], plain[i], 2e-5, names[i]);
+  expect_near(dx_fused, dx_plain, 2e-5, "x grad");
+}
+
+TEST(FusedDispatch, AdamWTakesTheFusedStepAndMatchesTheComposition) {
+  Generator gen(6);
+  const Tensor p0 = ops::randn({4, 3}, DType::Float32, &gen), g = ops::randn({4, 3}, DType::Float32, &gen);
+  auto three_steps = [&] {
+    Tensor p = ops::clone(p0).set_requires_grad();
+    AdamW opt({ParamGroup{{p}, 1e-2, 0.05}});
+    for (int s = 0; s < 3; ++s) {
+      p.set_grad(ops::binary(BinaryOp::Mul, g, double(s + 1)));
+      opt.step();
+    }
+    return p.detach();
+  };
+  const Tensor plain = three_steps();
+  CpuFusion fusion;
+  const Tensor fused = three_steps();
+  EXPECT_EQ(fusion.calls.adamw, 3);
+  expect_near(fused, plain, 1e-6, "parameters after 3 steps");
+  expect_near(fused, p0, 1.0, "sanity");  // moved, but not wildly
+  EXPECT_GT(std::fabs(as_doubles(fused)[0] - as_doubles(p0)[0]), 1e-3) << "the steps did something";
+}
+
+TEST(FusedDispatch, TheFusedNodesPassGradcheck) {
+  CpuFusion fusion;
+  const FusedKernels& k = *fused_kernels(Device::cpu());
+  Generator gen(8);
+  const Tensor x = ops::randn({3, 5}, DType::Float64, &gen).set_requires_grad(), b = ops::randn({5}, DType::Float64, &gen).set_requires_grad();
+  const auto gelu_check = autograd::gradcheck([&](const std::vector<Tensor>& in) { return fused_bias_gelu(k, in[0], in[1]); }, {x, b});
+  EXPECT_TRUE(gelu_check.ok) << gelu_check.message;
+  const Tensor labels = ops::from_vector(std::vector<int64_t>{1, 0, 4});
+  const auto ce_check = autograd::gradcheck(
+      [&](const std::vector<Tensor>& in) { return fused_cross_entropy_mean(k, in[0], labels, 0.2); }, {x});
+  EXPECT_TRUE(ce_check.ok) << ce_check.message;
+}
+
+}  // namespace
