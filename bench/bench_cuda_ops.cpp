@@ -211,6 +211,18 @@ const char* verdict(State& s, const std::string& what, double err, double tol) {
   return good ? "ok" : "FAILED";
 }
 
+// Runs one case. An exception (an op refusing a shape, a CUDA error) becomes an "error" line and a failed
+// check, and the next case still runs (after a sticky CUDA error such as an illegal address, they all fail).
+void guarded(State& s, const char* bench, const std::string& name, const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    ++s.failed_checks;
+    std::fprintf(stderr, "ERROR in %s %s: %s\n", bench, name.c_str(), e.what());
+    Json().str("bench", bench).str("case", name).str("error", e.what()).str("check", "FAILED").str("device", s.device).print();
+  }
+}
+
 void print_device() {
   cudaDeviceProp prop{};
   ok(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
@@ -265,7 +277,7 @@ struct OpCase {
   double tol = 1e-5;                // on max_err
 };
 
-void run_op(State& s, Timer& timer, const OpCase& c) {
+void run_op_unguarded(State& s, Timer& timer, const OpCase& c) {
   std::fprintf(stderr, "cuda_ops: %s %s\n", c.name.c_str(), c.shape.c_str());
   double err = NAN;
   const char* check = "skipped";
@@ -294,6 +306,10 @@ void run_op(State& s, Timer& timer, const OpCase& c) {
       .integer("reps", s.opt.reps)
       .str("device", s.device)
       .print();
+}
+
+void run_op(State& s, Timer& timer, const OpCase& c) {
+  guarded(s, "cuda_ops", c.name, [&] { run_op_unguarded(s, timer, c); });
 }
 
 void bench_ops(State& s, Timer& timer) {
@@ -445,7 +461,7 @@ void bench_gemm(State& s, Timer& timer) {
       {"base_probs_v", 96, 1568, 64, 1568, false, false},
   };
   uint64_t seed = 1000;
-  for (const GemmCase& c : cases) {
+  for (const GemmCase& c : cases) guarded(s, "cuda_gemm", c.name, [&] {
     // Stored operands, and the views glance multiplies.
     const Shape a_store = c.a_transposed ? Shape{c.batch, c.K, c.M} : Shape{c.batch, c.M, c.K};
     const Shape b_store = c.b_transposed ? Shape{c.batch, c.N, c.K} : Shape{c.batch, c.K, c.N};
@@ -517,7 +533,8 @@ void bench_gemm(State& s, Timer& timer) {
           .print();
     }
     cuda::set_allow_tf32(false);
-  }
+  });
+  cuda::set_allow_tf32(false);
   cublasDestroy(h);
 }
 
@@ -553,7 +570,7 @@ void bench_fused(State& s, Timer& timer) {
   const int64_t C = 768, R = E / C;  // ViT-B's MLP / residual width
   const bool flush = timer.needs_flush(2.0 * R * C * f);
 
-  {  // bias + GELU (the MLP's fc1 epilogue)
+  guarded(s, "cuda_fused", "bias_gelu", [&] {  // bias + GELU (the MLP's fc1 epilogue)
     std::fprintf(stderr, "cuda_fused: bias_gelu\n");
     Tensor x = uniform_gpu({R, C}, -4, 4, ++seed), b = uniform_gpu({C}, -1, 1, ++seed);
     auto fused = [=] { return cuda::bias_gelu(x, b); };
@@ -565,8 +582,8 @@ void bench_fused(State& s, Timer& timer) {
     const double um = timer.median_ms([&] { Tensor r = unfused(); }, flush);
     report_fused(s, "bias_gelu", shape_of(x) + " + " + shape_of(b), (2.0 * R * C + C) * f, fm, um, err, check,
                  "gelu(add(x, b))");
-  }
-  {  // its backward
+  });
+  guarded(s, "cuda_fused", "bias_gelu_backward", [&] {  // its backward
     std::fprintf(stderr, "cuda_fused: bias_gelu_backward\n");
     Tensor dy = uniform_gpu({R, C}, -1, 1, ++seed), x = uniform_gpu({R, C}, -4, 4, ++seed),
            b = uniform_gpu({C}, -1, 1, ++seed);
@@ -579,8 +596,8 @@ void bench_fused(State& s, Timer& timer) {
     const double um = timer.median_ms([&] { Tensor r = unfused(); }, flush);
     report_fused(s, "bias_gelu_backward", shape_of(x), (3.0 * R * C + C) * f, fm, um, err, check,
                  "gelu_erf_grad(dy, add(x, b))");
-  }
-  {  // residual add + LayerNorm
+  });
+  guarded(s, "cuda_fused", "residual_layer_norm", [&] {  // residual add + LayerNorm
     std::fprintf(stderr, "cuda_fused: residual_layer_norm\n");
     Tensor x = uniform_gpu({R, C}, -2, 2, ++seed), r = uniform_gpu({R, C}, -2, 2, ++seed),
            w = uniform_gpu({C}, 0.5, 1.5, ++seed), b = uniform_gpu({C}, -1, 1, ++seed);
@@ -594,8 +611,8 @@ void bench_fused(State& s, Timer& timer) {
     // reads x, r, w, b; writes out, sum, mean, rstd
     report_fused(s, "residual_layer_norm", shape_of(x), (4.0 * R * C + 2.0 * C + 2.0 * R) * f, fm, um, err, check,
                  "layer_norm(add(x, r)) (also keeps the sum, as the fused kernel does)");
-  }
-  {  // softmax + cross-entropy, loss and dlogits (1000 classes)
+  });
+  guarded(s, "cuda_fused", "softmax_cross_entropy", [&] {  // softmax + cross-entropy, loss and dlogits (1000 classes)
     std::fprintf(stderr, "cuda_fused: softmax_cross_entropy\n");
     const int64_t K = 1000, N = E / K;
     Tensor logits = uniform_gpu({N, K}, -6, 6, ++seed);
@@ -628,8 +645,8 @@ void bench_fused(State& s, Timer& timer) {
     // reads logits and labels; writes dlogits and the per-row loss
     report_fused(s, "softmax_cross_entropy", shape_of(logits), 2.0 * N * K * f + N * (8.0 + f), fm, um, err, check,
                  "neg(gather(log_softmax)), softmax - scatter_add(onehot)");
-  }
-  {  // one AdamW step on one parameter tensor of 2^(log2-2) floats
+  });
+  guarded(s, "cuda_fused", "adamw_step", [&] {  // one AdamW step on one parameter tensor of 2^(log2-2) floats
     std::fprintf(stderr, "cuda_fused: adamw_step\n");
     const int64_t P = E / 4;
     Tensor p0 = uniform_gpu({P}, -1, 1, ++seed), g = uniform_gpu({P}, -1, 1, ++seed);
@@ -664,7 +681,7 @@ void bench_fused(State& s, Timer& timer) {
     // reads p, g, m, v; writes p, m, v
     report_fused(s, "adamw_step", shape_of(p), 7.0 * P * f, fm, um, err, check,
                  "the ~12 ops of nn/optim/adamw.cpp (mul, add, sqrt, div, copy_, add_)");
-  }
+  });
 }
 
 }  // namespace

@@ -82,6 +82,13 @@ def fmt(x, digits=3):
     return str(x)
 
 
+def chk(r):
+    """The check column: ok / FAILED / skipped, or the error a case stopped with."""
+    if r.get("error"):
+        return "**ERROR**: " + str(r["error"])[:100].replace("|", "/")
+    return r.get("check")
+
+
 def table(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for r in rows:
@@ -122,7 +129,7 @@ def section_ops(rows, out):
     for r in ops:
         ratio = r.get("ratio")
         body.append([r.get("case"), r.get("shape"), r.get("ms"), r.get("glance"), ratio,
-                     "yes" if ratio is not None and ratio >= r.get("target", 0.7) else "**no**", r.get("check")])
+                     "yes" if ratio is not None and ratio >= r.get("target", 0.7) else "**no**", chk(r)])
     out.append(table(["op", "shape", "ms", "GB/s", "fraction of copy", ">= 0.7", "check"], body))
     met = sum(1 for r in ops if r.get("ratio") is not None and r["ratio"] >= r.get("target", 0.7))
     out.append(f"\n{met} of {len(ops)} ops reach 0.7 of the copy's bandwidth.\n")
@@ -136,7 +143,7 @@ def section_gemm(rows, out):
         return
     body = [[r.get("case"), r.get("shape"), r.get("math"), r.get("glance"), r.get("reference"), r.get("ratio"),
              r.get("rel_err_glance_vs_f64"), r.get("rel_err_cublas_vs_f64"), r.get("max_abs_diff_vs_cublas"),
-             r.get("check")] for r in g]
+             chk(r)] for r in g]
     out.append(table(["case", "shape", "math", "glance TFLOP/s", "cuBLAS TFLOP/s", "ratio",
                       "rel err glance", "rel err cuBLAS", "max abs diff", "check"], body))
     out.append("\nrel err: ||C - C_f64|| / ||C_f64|| against a float64 product of the same inputs. "
@@ -150,7 +157,7 @@ def section_fused(rows, out):
         out.append("No cuda_fused lines in the input.\n")
         return
     body = [[r.get("case"), r.get("shape"), r.get("glance"), r.get("reference"), r.get("ratio"), r.get("fused_gbps"),
-             r.get("fraction_of_copy"), r.get("check")] for r in f]
+             r.get("fraction_of_copy"), chk(r)] for r in f]
     out.append(table(["kernel", "shape", "fused ms", "unfused ms", "speed-up", "fused GB/s", "fraction of copy",
                       "check"], body))
     out.append("")
