@@ -7,9 +7,10 @@
 #                                      the GPU machine lacks and cannot download) into build-gpu-deps/
 #   scripts/gpu_session.sh build       configure + build test_cuda and the GPU benchmarks in build-gpu/
 #   scripts/gpu_session.sh test        test_cuda (every test), then compute-sanitizer memcheck on a subset
-#   scripts/gpu_session.sh bench       bench_cuda_ops; the RLT training step, glance and PyTorch
+#   scripts/gpu_session.sh bench       bench_cuda_ops; the RLT training step (small model), glance and PyTorch
 #   scripts/gpu_session.sh attention   bench_attention_cuda and bench/attention_torch.py
-#   scripts/gpu_session.sh all         the four above in order (longer than one call)
+#   scripts/gpu_session.sh bench-base  the training step at ViT-B's size (preset base), glance and PyTorch
+#   scripts/gpu_session.sh all         all of the above in order (longer than one call)
 #   scripts/gpu_session.sh summary DIR...   (anywhere) the markdown tables of the JSON lines found in DIRs
 #
 # A stage finds the binaries from an earlier `build` when the machine stayed warm (the device tool keeps
@@ -20,6 +21,7 @@
 #   run(command="scripts/gpu_session.sh test",      carry=["build-gpu-deps"], timeout_s=600)
 #   run(command="scripts/gpu_session.sh bench",     carry=["build-gpu-deps"], timeout_s=600)
 #   run(command="scripts/gpu_session.sh attention", carry=["build-gpu-deps"], timeout_s=600)
+#   run(command="scripts/gpu_session.sh bench-base", carry=["build-gpu-deps"], timeout_s=600)
 #
 # (`carry` re-sends build-gpu-deps/ but leaves build-gpu/ on a warm machine alone.) Each call's files come
 # back from $OUT (at most 8 files per call: a stage writes fewer, or packs them into one .tar.gz); then
@@ -185,8 +187,8 @@ stage_bench() {
   tmp=$(mktemp -d)
   # 1. memory-bound ops, GEMM vs cuBLAS, fused vs unfused (stdout: JSON; stderr: progress, to the log)
   run_step bench_cuda_ops 240 "$log" bash -c "'$BUILD/bench/bench_cuda_ops' --reps 20 > '$ops'"
-  # 2. the RLT training step: glance (kernel fused unless named) and PyTorch eager, same shapes. Each glance
-  #    run's last stdout line is its JSON; PyTorch's likewise.
+  # 2. the RLT training step, small model: glance (kernel fused unless named) and PyTorch eager, same shapes.
+  #    Each run's last stdout line is its JSON. (ViT-B: the stage bench-base.)
   local G=$BUILD/bench/bench_train_step S="--steps 30 --warmup 5"
   local k
   glance_train() {  # name, args...
@@ -209,6 +211,28 @@ stage_bench() {
   glance_train "small dense reference" --attention-kernel reference
   glance_train "small dense fused tf32" --attention-kernel fused --tf32
   torch_train "small dense sdpa tf32" --attention sdpa --tf32
+  rm -rf "$tmp"
+}
+
+# ---- bench-base: the training step at ViT-B's size --------------------------------------------------------
+stage_bench_base() {
+  local log=$OUT/bench_base.log train=$OUT/train_step_base.jsonl
+  : >"$train"
+  local tmp
+  tmp=$(mktemp -d)
+  local G=$BUILD/bench/bench_train_step S="--steps 20 --warmup 3"
+  local k
+  glance_train() {
+    local name=$1
+    shift
+    run_step "glance $name" 120 "$log" bash -c "'$G' --device cuda $S $* > '$tmp/g.out'" && last_json "$tmp/g.out" >>"$train"
+  }
+  torch_train() {
+    local name=$1
+    shift
+    run_step "torch $name" 150 "$log" bash -c "$PY bench/train_step_torch.py --device cuda $S $* > '$tmp/t.out'" &&
+      last_json "$tmp/t.out" >>"$train"
+  }
   glance_train "base dense fused" --attention-kernel fused --preset base
   torch_train "base dense sdpa+explicit" --attention all --preset base
   glance_train "base rlt fused" --attention-kernel fused --preset base --policy rlt
@@ -237,8 +261,8 @@ pack_out() {
   local n
   n=$(find "$OUT" -maxdepth 1 -type f | wc -l)
   if ((n > 8)); then
-    (cd "$OUT" && tar czf "gpu-session-$1.tar.gz" --exclude='summary-*.md' --exclude='*.tar.gz' . &&
-      find . -maxdepth 1 -type f ! -name 'summary-*.md' ! -name '*.tar.gz' -delete)
+    (cd "$OUT" && files=$(find . -maxdepth 1 -type f ! -name 'summary-*.md' ! -name '*.tar.gz' | sort) &&
+      tar czf "gpu-session-$1.tar.gz" $files && rm -f $files)
     say "packed $n files into $OUT/gpu-session-$1.tar.gz"
   fi
 }
@@ -268,6 +292,13 @@ case "$stage" in
     summarize bench
     pack_out bench
     ;;
+  bench-base)
+    write_env
+    do_build || exit 1
+    stage_bench_base
+    summarize bench-base
+    pack_out bench-base
+    ;;
   attention)
     write_env
     do_build || exit 1
@@ -281,6 +312,7 @@ case "$stage" in
     do_build || exit 1
     stage_test
     stage_bench
+    stage_bench_base
     stage_attention
     summarize all
     pack_out all
@@ -290,7 +322,7 @@ case "$stage" in
     $PY "$here/scripts/gpu_summary.py" "$@"
     ;;
   *)
-    sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
