@@ -1,14 +1,35 @@
-// One training step of the RLT transformer on the CPU: forward, cross-entropy, backward, AdamW.
+// One training step of the RLT transformer: forward, cross-entropy, backward, AdamW, on the CPU or the GPU.
 //
 // The model (issue: "this exact model"): embed 192, depth 4, 3 heads, MLP 4x, 10 classes; batch 8 clips of
 // 16 frames of 112 x 112, tubelets 2 x 16 x 16 -> 8 x 7 x 7 = 392 tokens per clip, nothing dropped (a dense
 // pack of 3136 tokens). The clips are tokenized once, outside the timed loop: the step is what is timed.
 //
 //   ./build/bench/bench_train_step [--steps 20] [--warmup 3] [--threads 2] [--profile]
+//       [--attention reference|tiled|fused|fused_deterministic]   (also spelt --attention-kernel)
+//       [--device cpu|cuda] [--tf32] [--policy dense|rlt] [--data noise|synthetic] [--preset small|base]
+//       [--batch 8]
 //
 // Prints per-step times to stderr and, as the last stdout line, one JSON object with the median ms/step.
-// bench/train_step_torch.py times the same model in PyTorch; bench/compare_train_step.sh runs both and
-// prints the ratio. --profile adds a breakdown of one step by phase (forward by layer, backward, optimizer).
+// bench/train_step_torch.py times the same model in PyTorch (--device cuda there too); on the CPU
+// bench/compare_train_step.sh runs both and prints the ratio, on the GPU scripts/gpu_session.sh does.
+// --profile adds a breakdown of one step by phase (forward, backward, optimizer).
+//
+// The defaults are the CPU benchmark of docs/performance/ and print the same case name as before:
+// --device cpu, --policy dense on random-noise clips, --preset small, --batch 8.
+//
+// --device cuda: the model (model.to), the packed tubelets and the labels move to cuda:0 once, before the
+//   timed loop; the optimizer is built after the move, so its moments live there too. Each step ends with a
+//   device synchronisation before the clock is read. Needs a build with the CUDA backend (GLANCE_CUDA=ON);
+//   the attention kernels "fused" and "fused_deterministic" (cuda/attention/, docs/09) are registered then.
+//   --tf32 lets float32 matmuls use TF32 tensor cores (glance::cuda::set_allow_tf32; off by default).
+//   The pooling at the end of the model (the per-clip mean, rlt::mean_per_clip) multiplies by an averaging
+//   matrix that rlt/model.cpp builds on the CPU; here it is built once and kept on x's device, the rest of
+//   the forward is RLTransformer::features + fc_norm + head, i.e. RLTransformer::forward.
+// --policy rlt: the clips are the built-in synthetic videos (rlt/synthetic_video.h: a textured static
+//   background with a moving object, at the preset's size), tokenized by Run-Length Tokenization (tau 0.1);
+//   --policy dense --data synthetic packs every tubelet of the same clips: that pair is "RLT vs dense".
+// --preset base: ViT-B (dim 768, depth 12, 12 heads) on 16 x 224 x 224 clips, 1568 tokens per clip;
+//   drop_path is set to 0 (the PyTorch model has none), classes stay 10.
 #include <omp.h>
 
 #include <algorithm>
@@ -16,6 +37,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -23,9 +45,16 @@
 #include "nn/loss.h"
 #include "nn/optim/adamw.h"
 #include "rlt/model.h"
+#include "rlt/synthetic_video.h"
 #include "rlt/tokenizer.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
+
+#ifdef GLANCE_WITH_CUDA
+#include "cuda/attention/fused_attention_op.h"
+#include "cuda/cuda_backend.h"
+#include "cuda/device_query.h"
+#endif
 
 using namespace glance;
 
@@ -33,65 +62,155 @@ namespace {
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-}  // namespace
+// Waits for queued GPU work (no-op on the CPU), so that a host clock read after it covers the work.
+void sync_device(const Device& device) {
+#ifdef GLANCE_WITH_CUDA
+  if (device.is_cuda()) glance::cuda::synchronize();
+#else
+  (void)device;
+#endif
+}
 
-int main(int argc, char** argv) {
-  int64_t steps = 20, warmup = 3, threads = 2;
-  bool profile = false;
-  std::string attention = "reference";
+// The per-clip averaging matrix A [B, N] of rlt::mean_per_clip (A x = the mean of each clip's rows).
+Tensor averaging_matrix(const nn::TokenLayout& layout, Device device) {
+  const int64_t B = layout.batch_size(), N = layout.total_tokens();
+  std::vector<float> a(static_cast<size_t>(B * N), 0.f);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t n = layout.clip_tokens(b);
+    for (int64_t i = layout.clip_begin(b); i < layout.clip_begin(b) + n; ++i) a[b * N + i] = 1.f / float(n);
+  }
+  return ops::to_device(ops::from_vector(a, {B, N}), device);
+}
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: bench_train_step [--steps N] [--warmup N] [--threads N] [--profile]\n"
+               "                        [--attention reference|tiled|fused|fused_deterministic] (or --attention-kernel)\n"
+               "                        [--device cpu|cuda] [--tf32] [--policy dense|rlt] [--data noise|synthetic]\n"
+               "                        [--preset small|base] [--batch N]\n");
+}
+
+int run(int argc, char** argv) {
+  int64_t steps = 20, warmup = 3, threads = 2, batch = 8;
+  bool profile = false, tf32 = false;
+  std::string attention = "reference", device_name = "cpu", policy = "dense", data, preset = "small";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--steps" && i + 1 < argc) steps = std::stoll(argv[++i]);
     else if (a == "--warmup" && i + 1 < argc) warmup = std::stoll(argv[++i]);
     else if (a == "--threads" && i + 1 < argc) threads = std::stoll(argv[++i]);
     else if (a == "--profile") profile = true;
-    else if (a == "--attention" && i + 1 < argc) attention = argv[++i];
+    else if ((a == "--attention" || a == "--attention-kernel") && i + 1 < argc) attention = argv[++i];
+    else if (a == "--device" && i + 1 < argc) device_name = argv[++i];
+    else if (a == "--tf32") tf32 = true;
+    else if (a == "--policy" && i + 1 < argc) policy = argv[++i];
+    else if (a == "--data" && i + 1 < argc) data = argv[++i];
+    else if (a == "--preset" && i + 1 < argc) preset = argv[++i];
+    else if (a == "--batch" && i + 1 < argc) batch = std::stoll(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: bench_train_step [--steps N] [--warmup N] [--threads N] [--attention reference|tiled] [--profile]\n");
+      usage();
       return 2;
     }
   }
+  if (data.empty()) data = policy == "rlt" ? "synthetic" : "noise";
+  if ((policy != "dense" && policy != "rlt") || (data != "noise" && data != "synthetic") ||
+      (preset != "small" && preset != "base") || steps < 1 || batch < 1) {
+    usage();
+    return 2;
+  }
+  if (policy == "rlt" && data == "noise") {
+    std::fprintf(stderr, "bench_train_step: --policy rlt on noise would drop nothing; use --data synthetic\n");
+    return 2;
+  }
+  Device device = Device::cpu();
+  if (device_name == "cuda" || device_name.rfind("cuda:", 0) == 0) {
+#ifdef GLANCE_WITH_CUDA
+    if (!glance::cuda::available()) {
+      std::fprintf(stderr, "bench_train_step: --device %s: no CUDA device\n", device_name.c_str());
+      return 1;
+    }
+    device = parse_device(device_name);
+    glance::cuda::register_fused_attention();  // "fused", "fused_deterministic" (also done at start-up)
+    glance::cuda::set_allow_tf32(tf32);
+#else
+    std::fprintf(stderr, "bench_train_step: --device %s: this build has no CUDA backend (configure with -DGLANCE_CUDA=ON)\n",
+                 device_name.c_str());
+    return 1;
+#endif
+  } else if (device_name != "cpu") {
+    usage();
+    return 2;
+  }
+  if (tf32 && !device.is_cuda()) {
+    std::fprintf(stderr, "bench_train_step: --tf32 is for --device cuda\n");
+    return 2;
+  }
   omp_set_num_threads(static_cast<int>(threads));
 
-  rlt::ModelConfig config = rlt::model_preset("small");  // 16 x 112 x 112, 2x16x16, dim 192, depth 4, 3 heads
+  rlt::ModelConfig config = rlt::model_preset(preset);  // small: 16 x 112 x 112, 2x16x16, dim 192, depth 4, 3 heads
   config.classes = 10;
+  config.drop_path = 0.0;  // base has 0.1; the PyTorch reference has none (small has 0 already)
   config.attention_kernel = attention;
   manual_seed(0);
   rlt::RLTransformer model(config);
-  nn::AdamW optimizer(nn::decay_groups(model, 1e-3, 0.05));
+  if (device.is_cuda()) model.to(device);
+  nn::AdamW optimizer(nn::decay_groups(model, 1e-3, 0.05));  // after the move: the moments live with the weights
 
-  const int64_t batch = 8;
   rlt::TokenizerConfig tok;
-  tok.policy = rlt::DropPolicy::Dense;
+  tok.tubelet = config.tubelet, tok.patch = config.patch;
+  tok.policy = policy == "rlt" ? rlt::DropPolicy::RLT : rlt::DropPolicy::Dense;
   std::vector<rlt::TokenizedClip> clips;
-  Generator gen(1);
-  for (int64_t b = 0; b < batch; ++b) {
-    clips.push_back(rlt::tokenize(normal({config.frames, 3, config.image_size, config.image_size}, 0, 1, DType::Float32, &gen), tok));
+  if (data == "noise") {
+    Generator gen(1);
+    for (int64_t b = 0; b < batch; ++b) {
+      clips.push_back(rlt::tokenize(normal({config.frames, 3, config.image_size, config.image_size}, 0, 1, DType::Float32, &gen), tok));
+    }
+  } else {
+    rlt::SyntheticVideoConfig sv;
+    sv.count = batch, sv.frames = config.frames, sv.size = config.image_size;
+    sv.object_size = config.image_size / 4, sv.speed = static_cast<double>(config.image_size) / 56.0;
+    rlt::SyntheticVideo video(sv);
+    for (int64_t b = 0; b < batch; ++b) clips.push_back(rlt::tokenize(video.clip_tensor(b), tok));
   }
   const rlt::PackedClips packed = rlt::pack_clips(clips);
   std::vector<int64_t> label_values;
   for (int64_t b = 0; b < batch; ++b) label_values.push_back(b % config.classes);
-  const Tensor labels = ops::from_vector(label_values);
+  const Tensor tubelets = device.is_cuda() ? ops::to_device(packed.tubelets, device) : packed.tubelets;
+  const Tensor labels = device.is_cuda() ? ops::to_device(ops::from_vector(label_values), device)
+                                         : ops::from_vector(label_values);
+  const Tensor averaging = device.is_cuda() ? averaging_matrix(packed.layout, device) : Tensor();
 
+  auto forward = [&]() -> Tensor {
+    if (!device.is_cuda()) return model.forward(tubelets, packed.layout);
+    // RLTransformer::forward with the per-clip mean on the device (see the header comment).
+    nn::TokenLayout final_layout;
+    Tensor x = model.features(tubelets, packed.layout, &final_layout);
+    Tensor pooled = matmul(averaging, x);  // [B, D]
+    return model.head->forward(model.fc_norm->forward(pooled));
+  };
   auto step = [&](bool show) {
     const double t0 = now();
-    Tensor logits = model.forward(packed.tubelets, packed.layout);
+    Tensor logits = forward();
     Tensor loss = nn::cross_entropy(logits, labels);
+    if (show) sync_device(device);
     const double t1 = now();
     optimizer.zero_grad();
     loss.backward();
+    if (show) sync_device(device);
     const double t2 = now();
     optimizer.step();
+    sync_device(device);
     const double t3 = now();
     if (show) {
       std::fprintf(stderr, "profile: forward %.1f ms, backward %.1f ms, optimizer %.1f ms\n", 1e3 * (t1 - t0),
                    1e3 * (t2 - t1), 1e3 * (t3 - t2));
     }
-    return loss.item();
+    return device.is_cuda() ? ops::to_device(loss, Device::cpu()).item() : loss.item();
   };
   for (int64_t i = 0; i < warmup; ++i) step(false);
   std::vector<double> ms;
   for (int64_t i = 0; i < steps; ++i) {
+    sync_device(device);
     const double t0 = now();
     const double loss = step(profile && i == 0);
     ms.push_back(1e3 * (now() - t0));
@@ -100,11 +219,37 @@ int main(int argc, char** argv) {
   std::vector<double> sorted = ms;
   std::sort(sorted.begin(), sorted.end());
   const double median = sorted[sorted.size() / 2], best = sorted.front();
+  const int64_t grid_tokens = config.grid().size();
+  const std::string kase = "rlt_" + policy + "_d" + std::to_string(config.dim) + "_depth" + std::to_string(config.depth) +
+                           "_h" + std::to_string(config.heads) + "_b" + std::to_string(batch) + "_n" +
+                           std::to_string(grid_tokens) + (data == "synthetic" ? "_synthetic" : "");
   std::printf(
-      "{\"bench\":\"train_step\",\"case\":\"rlt_dense_d192_depth4_h3_b8_n392\",\"glance\":%.2f,\"min_ms\":%.2f,"
+      "{\"bench\":\"train_step\",\"case\":\"%s\",\"glance\":%.2f,\"min_ms\":%.2f,"
       "\"unit\":\"ms/step\",\"stat\":\"median\",\"steps\":%lld,\"threads\":%lld,\"tokens\":%lld,\"parameters\":%lld,"
-      "\"attention\":\"%s\"}\n",
-      median, best, (long long)steps, (long long)threads, (long long)packed.layout.total_tokens(),
+      "\"attention\":\"%s\"",
+      kase.c_str(), median, best, (long long)steps, (long long)threads, (long long)packed.layout.total_tokens(),
       (long long)model.parameter_count(), attention.c_str());
+  if (device.is_cuda() || policy != "dense" || data != "noise" || preset != "small" || batch != 8) {
+    // Fields added with the GPU runs (the CPU default line stays as it was).
+    std::printf(",\"device\":\"%s\",\"tf32\":%s,\"policy\":\"%s\",\"data\":\"%s\",\"preset\":\"%s\",\"batch\":%lld,"
+                "\"grid_tokens\":%lld,\"kept_fraction\":%.4f,\"clips_per_s\":%.1f,\"counts\":[",
+                device.str().c_str(), tf32 ? "true" : "false", policy.c_str(), data.c_str(), preset.c_str(),
+                (long long)batch, (long long)(grid_tokens * batch),
+                double(packed.layout.total_tokens()) / double(grid_tokens * batch), 1e3 * double(batch) / median);
+    for (int64_t b = 0; b < batch; ++b) std::printf("%s%lld", b ? "," : "", (long long)packed.layout.clip_tokens(b));
+    std::printf("]");
+  }
+  std::printf("}\n");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
+    return 1;
+  }
 }

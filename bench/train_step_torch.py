@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""PyTorch CPU reference for glance's training-step benchmark (RLT video transformer, dense).
+"""PyTorch reference for glance's training-step benchmark (RLT video transformer), on the CPU or a GPU.
 
     /usr/bin/python3 bench/train_step_torch.py --threads 2
+    python3 bench/train_step_torch.py --device cuda --attention all        (on a GPU machine)
 
 Use the system Python (/usr/bin/python3): it has Debian's python3-torch (1.13). Per-step times go to
 stderr; the LAST stdout line is one JSON object:
@@ -13,6 +14,22 @@ Other flags: --steps N (timed steps, default 20; 3 warm-up steps always run firs
 {explicit,mha,sdpa,all}, --embed {linear,conv3d,all}, --seed. `all` times every variant in one process with
 their steps interleaved (after checking that all variants compute the same loss from the same weights) and
 reports the fastest, with every variant's median in "attention_variants_ms" / "embed_variants_ms".
+
+GPU and the other shapes (the CPU defaults above are unchanged; these add fields to the JSON line):
+  --device cuda   model, batch and optimizer on the GPU (torch.cuda.synchronize() before each step's clock
+                  starts and after it ends). "sdpa" is then torch.nn.functional.scaled_dot_product_attention
+                  (PyTorch picks its flash / memory-efficient / math backend). Eager mode, no torch.compile.
+  --tf32          let float32 matmuls use TF32 (torch.set_float32_matmul_precision("high"), cudnn.allow_tf32);
+                  without it both are held at full float32 ("highest", cudnn.allow_tf32 = False), glance's
+                  default too.
+  --preset base   ViT-B: dim 768, depth 12, 12 heads, 16 x 224 x 224 clips (1568 tokens per clip); the
+                  default "small" is the model below. --batch N clips (default 8).
+  --counts a,b,.. RLT: clip b keeps only counts[b] of its tokens (the "counts" of bench_train_step's
+                  --policy rlt line). PyTorch eager has no packed variable-length path for a training step,
+                  so the clips are padded to the longest and the padding is masked: keys in attention (a
+                  boolean mask; SDPA then runs a masked kernel), rows in the mean. The tokens' tubelets are
+                  given already cut (glance's are tokenized outside the timed loop too), their positions and
+                  run lengths are random (values do not change the work). --embed linear only.
 
 The model (RLT with nothing dropped, i.e. every run length is 1):
   clips [B=8, T=16, 3, 112, 112] f32 -> tubelets 2x16x16 -> grid T'=8, H'=7, W'=7 = 392 tokens per clip
@@ -74,7 +91,6 @@ TG, HG, WG = T // KT, H // KH, W // KW  # 8, 7, 7
 N = TG * HG * WG                        # 392 tokens per clip
 D, DEPTH, HEADS, MLP_HIDDEN = 192, 4, 3, 768
 NUM_CLASSES, MAX_RUN = 10, 8
-CASE = "rlt_dense_d192_depth4_h3_b8_n392"
 ATTENTIONS = ("explicit", "mha", "sdpa")
 EMBEDS = ("linear", "conv3d")
 
@@ -87,10 +103,38 @@ def parse_args():
     p.add_argument("--attention", choices=ATTENTIONS + ("all",), default="explicit")
     p.add_argument("--embed", choices=EMBEDS + ("all",), default="linear")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args()
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--tf32", action="store_true", help="TF32 matmuls (--device cuda)")
+    p.add_argument("--preset", choices=("small", "base"), default="small")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--counts", type=str, default="",
+                   help="RLT: comma-separated tokens kept per clip (one per clip of the batch)")
+    a = p.parse_args()
+    if a.tf32 and a.device != "cuda":
+        p.error("--tf32 is for --device cuda")
+    if a.counts:
+        a.counts = [int(c) for c in a.counts.split(",")]
+        if a.embed != "linear":
+            p.error("--counts works with --embed linear only")
+    else:
+        a.counts = None
+    return a
 
 
 args = parse_args()
+if args.preset == "base":  # ViT-B/16 on 16 x 224 x 224 clips (glance's model_preset("base"))
+    H, W, D, DEPTH, HEADS = 224, 224, 768, 12, 12
+B = args.batch
+HG, WG = H // KH, W // KW
+N = TG * HG * WG
+MLP_HIDDEN = 4 * D
+if args.counts is not None:
+    if len(args.counts) != B or not all(1 <= c <= N for c in args.counts):
+        sys.exit(f"--counts needs {B} numbers in [1, {N}], got {args.counts}")
+POLICY = "rlt" if args.counts is not None else "dense"
+# The case names of bench_train_step (its RLT runs use the synthetic clips).
+CASE = f"rlt_{POLICY}_d{D}_depth{DEPTH}_h{HEADS}_b{B}_n{N}" + ("_synthetic" if POLICY == "rlt" else "")
+DEVICE = args.device
 # Must be set before torch (and its OpenMP / OpenBLAS pools) is loaded.
 os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
@@ -140,17 +184,25 @@ class Attention(nn.Module):
             self.qkv = nn.Linear(D, 3 * D, bias=True)
             self.proj = nn.Linear(D, D)
 
-    def forward(self, x):
+    def forward(self, x, valid=None):
+        """valid: None, or bool [B, L] (True = a real token; False = padding, never attended to)."""
         if self.kind == "mha":
-            return self.mha(x, x, x, need_weights=False)[0]
+            pad = None if valid is None else ~valid
+            return self.mha(x, x, x, key_padding_mask=pad, need_weights=False)[0]
         b, n, _ = x.shape
         hd = D // HEADS
         qkv = self.qkv(x).view(b, n, 3, HEADS, hd).permute(2, 0, 3, 1, 4)  # [3, B, heads, N, 64]
         q, k, v = qkv[0], qkv[1], qkv[2]
+        mask = None if valid is None else valid[:, None, None, :]  # [B, 1, 1, L], True = attend
         if self.kind == "sdpa":
-            o = F._scaled_dot_product_attention(q, k, v, None, 0.0, False, False)[0]
+            if hasattr(F, "scaled_dot_product_attention"):  # torch >= 2.0
+                o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            else:  # torch 1.13's private precursor (Debian's python3-torch on the CPU)
+                o = F._scaled_dot_product_attention(q, k, v, mask, 0.0, False, False)[0]
         else:
             a = torch.matmul(q * (1.0 / math.sqrt(hd)), k.transpose(-2, -1))  # [B, heads, N, N]
+            if mask is not None:
+                a = a.masked_fill(~mask, float("-inf"))
             o = torch.matmul(a.softmax(dim=-1), v)
         return self.proj(o.transpose(1, 2).reshape(b, n, D))
 
@@ -164,8 +216,8 @@ class Block(nn.Module):
         self.fc1 = nn.Linear(D, MLP_HIDDEN)
         self.fc2 = nn.Linear(MLP_HIDDEN, D)
 
-    def forward(self, x):
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x, valid=None):
+        x = x + self.attn(self.norm1(x), valid)
         return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))  # approximate='none': erf GELU
 
 
@@ -190,6 +242,15 @@ class RLTDense(nn.Module):
             x = blk(x)
         return self.head(self.fc_norm(x.mean(dim=1)))
 
+    def forward_tokens(self, tubelets, positions, lengths, valid):
+        """RLT, padded: tubelets [B, L, 1536] (already cut), positions / lengths int64 [B, L] (where each
+        run starts, how long it is), valid bool [B, L]. The mean pools each clip's real tokens only."""
+        x = self.patch.proj(tubelets) + self.pos[0, positions] + self.length_embed(lengths - 1)
+        for blk in self.blocks:
+            x = blk(x, valid)
+        w = valid.to(x.dtype).unsqueeze(-1)
+        return self.head(self.fc_norm((x * w).sum(dim=1) / w.sum(dim=1)))
+
 
 def build(attention, embed, seed):
     torch.manual_seed(seed)
@@ -203,25 +264,48 @@ def build(attention, embed, seed):
             k = k.replace("attn.proj.", "attn.mha.out_proj.")
             sd[k] = v
         model.load_state_dict(sd)
-    return model
+    return model.to(DEVICE)
 
 
 def make_batch(seed):
+    """Dense: (clips, labels, lengths). RLT (--counts): (tubelets, labels, positions, lengths, valid).
+    Made on the CPU, then moved to the device once (outside the timed steps)."""
     g = torch.Generator().manual_seed(seed + 1)
-    clips = torch.randn(B, T, C, H, W, generator=g)
+    if args.counts is None:
+        clips = torch.randn(B, T, C, H, W, generator=g)
+        labels = torch.randint(0, NUM_CLASSES, (B,), generator=g)
+        lengths = torch.ones(B, N, dtype=torch.long)  # dense: every run has length 1
+        return tuple(t.to(DEVICE) for t in (clips, labels, lengths))
+    L = max(args.counts)
+    tubelets = torch.randn(B, L, C * KT * KH * KW, generator=g)
     labels = torch.randint(0, NUM_CLASSES, (B,), generator=g)
-    lengths = torch.ones(B, N, dtype=torch.long)  # dense: every run has length 1
-    return clips, labels, lengths
+    positions = torch.randint(0, N, (B, L), generator=g)
+    lengths = torch.randint(1, MAX_RUN + 1, (B, L), generator=g)
+    valid = torch.arange(L).unsqueeze(0) < torch.tensor(args.counts).unsqueeze(1)  # [B, L]
+    return tuple(t.to(DEVICE) for t in (tubelets, labels, positions, lengths, valid))
+
+
+def loss_of(model, batch):
+    if args.counts is None:
+        clips, labels, lengths = batch
+        return F.cross_entropy(model(clips, lengths), labels)
+    tubelets, labels, positions, lengths, valid = batch
+    return F.cross_entropy(model.forward_tokens(tubelets, positions, lengths, valid), labels)
+
+
+def sync():
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
 
 
 def check_equivalence(seed):
     """All attention variants and both embedding forms give the same loss from the same weights."""
-    clips, labels, lengths = make_batch(seed)
+    batch = make_batch(seed)
     losses = {}
     with torch.no_grad():
         for a in ATTENTIONS:
-            for e in EMBEDS:
-                losses[f"{a}/{e}"] = F.cross_entropy(build(a, e, seed)(clips, lengths), labels).item()
+            for e in (EMBEDS if args.counts is None else ("linear",)):
+                losses[f"{a}/{e}"] = loss_of(build(a, e, seed), batch).item()
     ref = losses["explicit/linear"]
     print("equivalence check (initial loss): " + ", ".join(f"{k}={v:.6f}" for k, v in losses.items()),
           file=sys.stderr)
@@ -235,11 +319,11 @@ def make_step(attention, embed, seed):
     model = build(attention, embed, seed)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-    clips, labels, lengths = make_batch(seed)
+    batch = make_batch(seed)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(clips, lengths), labels)
+        loss = loss_of(model, batch)
         loss.backward()
         opt.step()
         return loss.item()
@@ -256,8 +340,10 @@ def run(variants, steps, warmup, seed):
     for phase, count in (("warm-up", warmup), ("step", steps)):
         for i in range(count):
             for v, fn in fns.items():
+                sync()
                 t0 = time.perf_counter()
                 loss = fn()
+                sync()
                 ms = (time.perf_counter() - t0) * 1e3
                 if phase == "step":
                     times[v].append(ms)
@@ -273,6 +359,11 @@ def loadavg():
 
 def main():
     torch.set_num_threads(args.threads)
+    if DEVICE == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("train_step_torch.py: --device cuda but torch.cuda.is_available() is False")
+        torch.set_float32_matmul_precision("high" if args.tf32 else "highest")
+        torch.backends.cudnn.allow_tf32 = args.tf32
     n_params = sum(p.numel() for p in build("explicit", "linear", args.seed).parameters())
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, params {n_params}, "
           f"load average {loadavg()}", file=sys.stderr)
@@ -287,7 +378,7 @@ def main():
     out = {
         "bench": "train_step",
         "case": CASE,
-        "reference_impl": "pytorch_cpu",
+        "reference_impl": "pytorch_" + DEVICE,
         "torch": torch.__version__,
         "threads": args.threads,
         "median_ms": round(medians[best], 2),
@@ -305,6 +396,17 @@ def main():
         out["attention_variants_ms"] = {a: round(medians[(a, best[1])], 2) for a in attentions}
     if len(embeds) > 1:
         out["embed_variants_ms"] = {e: round(medians[(best[0], e)], 2) for e in embeds}
+    if DEVICE != "cpu" or args.preset != "small" or B != 8 or args.counts is not None:
+        # Fields added with the GPU runs (the CPU default line stays as it was).
+        out.update({"device": DEVICE, "tf32": args.tf32, "policy": POLICY, "preset": args.preset, "batch": B,
+                    "tokens": sum(args.counts) if args.counts else B * N, "grid_tokens": B * N,
+                    "clips_per_s": round(1e3 * B / medians[best], 1), "parameters": n_params,
+                    "eager": True})
+        if args.counts is not None:
+            out.update({"counts": args.counts, "rlt_impl": "padded to the longest clip, padding masked"})
+        if DEVICE == "cuda":
+            out["device_name"] = torch.cuda.get_device_name()
+            out["max_memory_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     print(json.dumps(out))
 
 

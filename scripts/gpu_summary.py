@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""The JSON lines of a GPU session (scripts/gpu_session.sh) as markdown tables for docs/performance/.
+
+    python3 scripts/gpu_summary.py [--env env.txt] DIR_OR_FILE...
+
+Reads every *.jsonl file in the given folders (and inside any gpu-session-*.tar.gz there), or the files
+named, and prints one markdown document: the device, the commit, then one table per benchmark:
+
+  cuda_ops    glance op GB/s / cudaMemcpy d2d GB/s            (issue 5's target: >= 0.7)
+  cuda_gemm   ops::matmul TFLOP/s / cuBLAS TFLOP/s            (same buffers, same math mode)
+  cuda_fused  unfused ms / fused ms                           (the speed-up of each fused kernel)
+  train_step  PyTorch eager ms / glance ms, same case and TF32 setting (issue 5's target: >= 1.0),
+              and RLT vs dense (dense ms / RLT ms on the same synthetic clips)
+  attention   glance's fused kernels vs the fastest PyTorch SDPA backend that ran, per case and dtype
+
+Only figures present in the input are printed; a missing benchmark is named as missing, never guessed.
+Standard library only (runs with any python3).
+"""
+import argparse
+import io
+import json
+import os
+import sys
+import tarfile
+
+
+def read_lines(paths):
+    """Every JSON object in the inputs, with the file it came from."""
+    rows = []
+
+    def take(text, source):
+        for line in text.splitlines():
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            row["_source"] = source
+            rows.append(row)
+
+    for p in paths:
+        files = []
+        if os.path.isdir(p):
+            for name in sorted(os.listdir(p)):
+                files.append(os.path.join(p, name))
+        else:
+            files.append(p)
+        for f in files:
+            if f.endswith(".jsonl"):
+                with open(f, encoding="utf-8", errors="replace") as fh:
+                    take(fh.read(), f)
+            elif f.endswith(".tar.gz") and os.path.isfile(f):
+                with tarfile.open(f) as tar:
+                    for m in tar.getmembers():
+                        if m.isfile() and m.name.endswith(".jsonl"):
+                            take(tar.extractfile(m).read().decode("utf-8", "replace"), f + ":" + m.name)
+    return rows
+
+
+def fmt(x, digits=3):
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        if x == 0:
+            return "0"
+        a = abs(x)
+        if a >= 1000:
+            return f"{x:.0f}"
+        if a >= 100:
+            return f"{x:.1f}"
+        if a >= 1:
+            return f"{x:.{digits}g}" if a < 10 else f"{x:.2f}".rstrip("0").rstrip(".")
+        if a >= 1e-3:
+            return f"{x:.4f}".rstrip("0")
+        return f"{x:.2e}"
+    return str(x)
+
+
+def chk(r):
+    """The check column: ok / FAILED / skipped, or the error a case stopped with."""
+    if r.get("error"):
+        return "**ERROR**: " + str(r["error"])[:100].replace("|", "/")
+    return r.get("check")
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in r) + " |")
+    return "\n".join(out)
+
+
+def env_lines(path):
+    if not path or not os.path.isfile(path):
+        return []
+    keep = []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        lines = fh.read().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(("date:", "commit:", "host:")):
+            keep.append(line)
+        if line.startswith("--- nvidia-smi --query-gpu") and i + 2 < len(lines):
+            keep.append("nvidia-smi: " + lines[i + 1])
+            keep.append("            " + lines[i + 2])
+        if line.startswith("--- nvcc"):
+            keep.extend("nvcc: " + l.strip() for l in lines[i + 1:i + 3] if "release" in l)
+        if line.startswith(("--- cmake", "--- python", "--- compute-sanitizer")):
+            keep.append(line[4:])
+    return keep
+
+
+def section_ops(rows, out):
+    copy = [r for r in rows if r.get("bench") == "cuda_copy"]
+    ops = [r for r in rows if r.get("bench") == "cuda_ops"]
+    out.append("## Memory-bound ops: glance GB/s as a fraction of cudaMemcpy device-to-device\n")
+    if not ops:
+        out.append("No cuda_ops lines in the input (bench_cuda_ops did not run or printed nothing).\n")
+        return
+    for c in copy:
+        out.append(f"Reference: cudaMemcpy d2d of {c.get('shape')} float32: **{fmt(c.get('reference'))} GB/s** "
+                   f"(bytes read + written, median of {c.get('reps')}).\n")
+    body = []
+    for r in ops:
+        ratio = r.get("ratio")
+        body.append([r.get("case"), r.get("shape"), r.get("ms"), r.get("glance"), ratio,
+                     "yes" if ratio is not None and ratio >= r.get("target", 0.7) else "**no**", chk(r)])
+    out.append(table(["op", "shape", "ms", "GB/s", "fraction of copy", ">= 0.7", "check"], body))
+    met = sum(1 for r in ops if r.get("ratio") is not None and r["ratio"] >= r.get("target", 0.7))
+    out.append(f"\n{met} of {len(ops)} ops reach 0.7 of the copy's bandwidth.\n")
+
+
+def section_gemm(rows, out):
+    g = [r for r in rows if r.get("bench") == "cuda_gemm"]
+    out.append("## GEMM: glance ops::matmul vs cuBLAS called directly\n")
+    if not g:
+        out.append("No cuda_gemm lines in the input.\n")
+        return
+    body = [[r.get("case"), r.get("shape"), r.get("math"), r.get("glance"), r.get("reference"), r.get("ratio"),
+             r.get("rel_err_glance_vs_f64"), r.get("rel_err_cublas_vs_f64"), r.get("max_abs_diff_vs_cublas"),
+             chk(r)] for r in g]
+    out.append(table(["case", "shape", "math", "glance TFLOP/s", "cuBLAS TFLOP/s", "ratio",
+                      "rel err glance", "rel err cuBLAS", "max abs diff", "check"], body))
+    out.append("\nrel err: ||C - C_f64|| / ||C_f64|| against a float64 product of the same inputs. "
+               "Ratio = glance / cuBLAS (best of two rounds' medians each).\n")
+
+
+def section_fused(rows, out):
+    f = [r for r in rows if r.get("bench") == "cuda_fused"]
+    out.append("## Fused kernels (cuda/fused.h) vs the unfused glance ops\n")
+    if not f:
+        out.append("No cuda_fused lines in the input.\n")
+        return
+    body = [[r.get("case"), r.get("shape"), r.get("glance"), r.get("reference"), r.get("ratio"), r.get("fused_gbps"),
+             r.get("fraction_of_copy"), chk(r)] for r in f]
+    out.append(table(["kernel", "shape", "fused ms", "unfused ms", "speed-up", "fused GB/s", "fraction of copy",
+                      "check"], body))
+    out.append("")
+
+
+def section_train(rows, out):
+    t = [r for r in rows if r.get("bench") == "train_step"]
+    glance = [r for r in t if "glance" in r and str(r.get("device", "cpu")).startswith("cuda")]
+    torch = [r for r in t if r.get("reference_impl") == "pytorch_cuda"]
+    out.append("## RLT training step on the GPU: glance vs PyTorch eager\n")
+    if not glance and not torch:
+        out.append("No GPU train_step lines in the input.\n")
+        return
+    body = []
+    for g in glance:
+        key = (g.get("case"), bool(g.get("tf32")))
+        ref = [r for r in torch if (r.get("case"), bool(r.get("tf32"))) == key]
+        r = ref[-1] if ref else None
+        ratio = r["median_ms"] / g["glance"] if r else None
+        body.append([g.get("case"), "tf32" if g.get("tf32") else "fp32", g.get("attention"), g.get("tokens"),
+                     g.get("glance"), g.get("clips_per_s"),
+                     r and f"{fmt(r['median_ms'])} ({r.get('attention')}{', padded' if r.get('counts') else ''})",
+                     ratio, "–" if ratio is None else ("yes" if ratio >= 1.0 else "**no**")])
+    for r in torch:  # PyTorch cases with no glance run beside them
+        if not any((g.get("case"), bool(g.get("tf32"))) == (r.get("case"), bool(r.get("tf32"))) for g in glance):
+            body.append([r.get("case"), "tf32" if r.get("tf32") else "fp32", "–", r.get("tokens"), None, None,
+                         f"{fmt(r['median_ms'])} ({r.get('attention')})", None, "–"])
+    out.append(table(["case", "math", "glance kernel", "tokens", "glance ms/step", "glance clips/s",
+                      "PyTorch ms/step (variant)", "ratio (PyTorch / glance)", ">= 1.0"], body))
+    out.append("\nMedians over the timed steps; ratio > 1 means glance is faster. PyTorch: the fastest of the "
+               "attention variants it timed (interleaved), eager mode.\n")
+    # RLT vs dense on the same synthetic clips
+    pairs = []
+    for g in glance:
+        if g.get("policy") != "rlt":
+            continue
+        dense_case = g["case"].replace("rlt_rlt_", "rlt_dense_", 1)
+        dense = [d for d in glance if d.get("case") == dense_case and d.get("attention") == g.get("attention")
+                 and bool(d.get("tf32")) == bool(g.get("tf32"))]
+        if dense:
+            d = dense[-1]
+            pairs.append(["glance", g.get("preset"), g.get("attention"), d["glance"], g["glance"],
+                          g.get("kept_fraction"), d["glance"] / g["glance"]])
+    for r in torch:
+        if r.get("policy") != "rlt":
+            continue
+        dense = [d for d in torch if d.get("policy") == "dense" and d.get("preset") == r.get("preset")
+                 and bool(d.get("tf32")) == bool(r.get("tf32"))]
+        if dense:
+            d = dense[-1]
+            kept = r["tokens"] / r["grid_tokens"] if r.get("grid_tokens") else None
+            pairs.append(["PyTorch (padded)", r.get("preset"), r.get("attention"), d["median_ms"], r["median_ms"],
+                          kept, d["median_ms"] / r["median_ms"]])
+    if pairs:
+        out.append("### RLT vs dense (same clips; dense ms / RLT ms)\n")
+        out.append(table(["engine", "preset", "attention", "dense ms/step", "RLT ms/step", "tokens kept",
+                          "speed-up"], pairs))
+        out.append("")
+
+
+def section_attention(rows, out):
+    a = [r for r in rows if r.get("bench") == "attention"]
+    glance = [r for r in a if str(r.get("kernel", "")).startswith("fused")]
+    torch = [r for r in a if r.get("kernel") == "torch_sdpa" and "skipped" not in r]
+    out.append("## Attention: glance's fused kernels vs PyTorch SDPA (fastest backend that ran)\n")
+    if not glance:
+        out.append("No glance attention lines in the input.\n")
+        return
+    body = []
+    for g in glance:
+        cands = [t for t in torch if t.get("case") == g.get("case") and t.get("dtype") == g.get("dtype")]
+        fwd = min((t for t in cands if t.get("fwd_ms")), key=lambda t: t["fwd_ms"], default=None)
+        both = min((t for t in cands if t.get("fwdbwd_ms")), key=lambda t: t["fwdbwd_ms"], default=None)
+        body.append([g.get("case"), g.get("dtype"), g.get("kernel"), g.get("fwd_ms"), g.get("fwd_tflops"),
+                     fwd and f"{fmt(fwd['fwd_ms'])} ({fwd.get('variant')}/{fwd.get('backend_ran')})",
+                     fwd and fwd["fwd_ms"] / g["fwd_ms"], g.get("fwdbwd_ms"),
+                     both and f"{fmt(both['fwdbwd_ms'])} ({both.get('variant')}/{both.get('backend_ran')})",
+                     both and g.get("fwdbwd_ms") and both["fwdbwd_ms"] / g["fwdbwd_ms"]])
+    out.append(table(["case", "dtype", "glance kernel", "fwd ms", "fwd TFLOP/s", "SDPA fwd ms", "ratio fwd",
+                      "fwd+bwd ms", "SDPA fwd+bwd ms", "ratio fwd+bwd"], body))
+    out.append("\nratio = PyTorch ms / glance ms (> 1: glance faster). fp16 has no PyTorch line (the script times "
+               "fp32 and bf16).\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--env", default="", help="env.txt of the session (device, commit)")
+    ap.add_argument("paths", nargs="+")
+    args = ap.parse_args()
+    rows = read_lines(args.paths)
+    env = args.env
+    if not env:
+        for p in args.paths:
+            cand = os.path.join(p, "env.txt") if os.path.isdir(p) else ""
+            if cand and os.path.isfile(cand):
+                env = cand
+                break
+    out = []
+    dev = next((r for r in rows if r.get("bench") == "cuda_device"), None)
+    title = dev["device"] if dev else next((r.get("device") for r in rows if r.get("device", "").startswith("NVIDIA")),
+                                           "GPU")
+    out.append(f"# GPU benchmarks: {title}\n")
+    for line in env_lines(env):
+        out.append(f"    {line}")
+    if dev:
+        out.append(f"\nDevice (from bench_cuda_ops): {dev['device']}, compute capability {dev.get('compute_capability')}, "
+                   f"{dev.get('multiprocessors')} SMs, L2 {dev.get('l2_bytes', 0) / 2**20:.0f} MiB, "
+                   f"{dev.get('global_memory_bytes', 0) / 2**30:.1f} GiB, CUDA runtime {dev.get('cuda_runtime')}, "
+                   f"driver {dev.get('cuda_driver')}.")
+    out.append(f"\nInput: {len(rows)} JSON lines from {', '.join(args.paths)}.\n")
+    section_ops(rows, out)
+    section_gemm(rows, out)
+    section_fused(rows, out)
+    section_train(rows, out)
+    section_attention(rows, out)
+    failed = [r for r in rows if r.get("check") == "FAILED"]
+    if failed:
+        out.append(f"**{len(failed)} correctness check(s) FAILED**: " + ", ".join(str(r.get("case")) for r in failed))
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
