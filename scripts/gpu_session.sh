@@ -10,6 +10,7 @@
 #   scripts/gpu_session.sh bench       bench_cuda_ops; the RLT training step (small model), glance and PyTorch
 #   scripts/gpu_session.sh attention   bench_attention_cuda and bench/attention_torch.py
 #   scripts/gpu_session.sh bench-base  the training step at ViT-B's size (preset base), glance and PyTorch
+#   scripts/gpu_session.sh demo        the main job on the GPU: glance demo --device cuda (RLT vs dense)
 #   scripts/gpu_session.sh all         all of the above in order (longer than one call)
 #   scripts/gpu_session.sh summary DIR...   (anywhere) the markdown tables of the JSON lines found in DIRs
 #
@@ -45,7 +46,7 @@ BUILD=${BUILD_DIR:-build-gpu}
 DEPS=build-gpu-deps
 BUDGET=${GPU_SESSION_BUDGET_S:-570}
 START=$(date +%s)
-TARGETS=(test_cuda bench_cuda_ops bench_train_step bench_attention_cuda)
+TARGETS=(test_cuda bench_cuda_ops bench_train_step bench_attention_cuda glance)
 SANITIZER_FILTER=${SANITIZER_FILTER:-'CudaFused.*:CudaRows.*:CudaReduce.LargeReductionsTakeTheSlicedPath:CudaIndexing.*:CudaAutograd.*:CudaMatmul.BroadcastBatchAndVectors:FusedAttentionCuda.ForwardFp32EdgeLengths:FusedAttentionCuda.VarlenPackEqualsEachClipAlone:FusedAttentionCuda.BackwardFp32MatchesTiledCpuGradients:FusedAttentionKernel.*'}
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
@@ -129,7 +130,7 @@ stage_deps() {
 # ---- build ----------------------------------------------------------------------------------------------------
 binaries_present() {
   [[ -x $BUILD/tests/test_cuda && -x $BUILD/bench/bench_cuda_ops && -x $BUILD/bench/bench_train_step &&
-    -x $BUILD/bench/bench_attention_cuda ]]
+    -x $BUILD/bench/bench_attention_cuda && -x $BUILD/glance ]]
 }
 
 do_build() {
@@ -251,6 +252,17 @@ stage_attention() {
   run_step attention_torch 300 "$log" bash -c "$PY bench/attention_torch.py --reps 20 --from-glance '$g' > '$t'"
 }
 
+# ---- demo: the README's main job, on the GPU ----------------------------------------------------------------
+stage_demo() {
+  local log=$OUT/demo_cuda.log
+  run_step "glance demo --device cuda" 540 "$log" "$BUILD/glance" demo --device cuda --no-progress --out "$OUT/demo-runs"
+  local rc=$?
+  last_json "$log" >"$OUT/demo_cuda.json"
+  (cd "$OUT" && tar czf demo-metrics.tar.gz demo-runs && rm -rf demo-runs) 2>/dev/null
+  cat "$OUT/demo_cuda.json" >&2
+  return $rc
+}
+
 summarize() {  # stage name
   $PY scripts/gpu_summary.py --env "$OUT/env.txt" "$OUT" >"$OUT/summary-$1.md" || say "gpu_summary.py failed"
   cat "$OUT/summary-$1.md"
@@ -306,6 +318,14 @@ case "$stage" in
     summarize attention
     pack_out attention
     ;;
+  demo)
+    write_env
+    do_build || exit 1
+    stage_demo
+    rc=$?
+    pack_out demo
+    exit $rc
+    ;;
   all)
     BUDGET=${GPU_SESSION_BUDGET_S:-3600}
     write_env
@@ -314,6 +334,7 @@ case "$stage" in
     stage_bench
     stage_bench_base
     stage_attention
+    stage_demo
     summarize all
     pack_out all
     ;;
@@ -322,7 +343,7 @@ case "$stage" in
     $PY "$here/scripts/gpu_summary.py" "$@"
     ;;
   *)
-    sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -133,6 +133,9 @@ Tensor gather(const Tensor& x, int64_t axis, const Tensor& index) {
 Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src) {
   int64_t a = normalize_axis(axis, x.dim(), "scatter_add");
   check_index_shape(x, index, a, "scatter_add");
+  if (src.device() != x.device()) {
+    throw std::invalid_argument("scatter_add: src is on " + src.device().str() + ", the input on " + x.device().str());
+  }
   if (src.shape() != index.shape() || src.dtype() != x.dtype()) {
     throw std::invalid_argument("scatter_add: src (" + std::string(dtype_name(src.dtype())) + " " +
                                 shape_str(src.shape()) + ") must have the index's shape " + shape_str(index.shape()) +

@@ -21,6 +21,10 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   if (a_in.dtype() == DType::Bool || a_in.dtype() == DType::UInt8) {
     throw std::invalid_argument(std::string("matmul: dtype ") + dtype_name(a_in.dtype()) + " is not supported");
   }
+  if (a_in.device() != b_in.device()) {  // a backend reads both operands' memory: they must be its own
+    throw std::invalid_argument("matmul: operands are on different devices (" + a_in.device().str() + " and " +
+                                b_in.device().str() + ")");
+  }
   // NumPy's rule for vectors: a 1-D left operand is a row [1, K], a 1-D right operand a column [K, 1];
   // the added axis is removed from the result.
   Tensor a = a_in.dim() == 1 ? unsqueeze(a_in, 0) : a_in;
@@ -123,9 +127,10 @@ LayerNormResult layer_norm(const Tensor& x, const Tensor& weight, const Tensor& 
   }
   int64_t C = x.size(-1);
   for (const Tensor* p : {&weight, &bias}) {
-    if (p->defined() && (p->shape() != Shape{C} || p->dtype() != x.dtype())) {
+    if (p->defined() && (p->shape() != Shape{C} || p->dtype() != x.dtype() || p->device() != x.device())) {
       throw std::invalid_argument("layer_norm: weight/bias must be " + std::string(dtype_name(x.dtype())) + " [" +
-                                  std::to_string(C) + "], got " + dtype_name(p->dtype()) + " " + shape_str(p->shape()));
+                                  std::to_string(C) + "] on " + x.device().str() + ", got " + dtype_name(p->dtype()) +
+                                  " " + shape_str(p->shape()) + " on " + p->device().str());
     }
   }
   Tensor rows = reshape(x, {x.numel() / std::max<int64_t>(C, 1), C});
