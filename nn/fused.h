@@ -7,7 +7,7 @@
 //   nn::Mlp (exact GELU)    bias_gelu (+ backward)  fc1's bias add, then GELU: the x + b tensor never exists
 //   nn::AdamW::step         adamw_step              ~10 elementwise passes over p, g, m, v
 //
-// The CUDA backend registers its kernels (cuda/fused_nn.cpp, from cuda/fused.h); the CPU registers none, so CPU
+// The CUDA backend registers its kernels (cuda/nn/fused_nn.cpp, from cuda/fused.h); the CPU registers none, so CPU
 // training is unchanged. tests/nn/test_fused_dispatch.cpp registers float64 loop implementations for the CPU to
 // check this wiring (autograd included) without a GPU; tests/cuda/test_fused_nn.cpp compares the CUDA kernels
 // with the unfused path on the GPU.

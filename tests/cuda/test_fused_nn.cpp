@@ -1,4 +1,4 @@
-// nn's use of the CUDA fused kernels (nn/fused.h, cuda/fused_nn.cpp): on the GPU, cross_entropy, Mlp and AdamW
+// nn's use of the CUDA fused kernels (nn/fused.h, cuda/nn/fused_nn.cpp): on the GPU, cross_entropy, Mlp and AdamW
 // with fusion on must equal the same calls with fusion off (the composition of CUDA primitives), values and
 // gradients. The registration itself needs no GPU and is checked everywhere.
 #include <gtest/gtest.h>
@@ -26,7 +26,7 @@ void expect_near(const Tensor& a, const Tensor& b, double tol, const char* what)
 
 TEST(FusedNnCuda, KernelsAreRegisteredForCudaByLinking) {
   const FusedKernels* k = fused_kernels(Device::cuda());
-  ASSERT_NE(k, nullptr) << "cuda/fused_nn.cpp's static initialiser did not run (linked as an archive?)";
+  ASSERT_NE(k, nullptr) << "cuda/nn/fused_nn.cpp's static initialiser did not run (linked as an archive?)";
   EXPECT_TRUE(k->softmax_cross_entropy && k->bias_gelu && k->bias_gelu_backward && k->adamw_step);
   FusionGuard off(false);
   EXPECT_EQ(fused_kernels(Device::cuda()), nullptr);
