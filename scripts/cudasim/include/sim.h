@@ -8,7 +8,7 @@
 // read before it is written (dynamic and static shared memory are NaN-poisoned per CTA), missing barriers
 // (fibers run one after another up to their next barrier: a lane that reads what another lane writes before
 // the barrier that should separate them reads stale data; SIM_REVERSE=1 runs the lanes in the opposite
-// order), overruns past the end of shared memory, of each cudaMalloc buffer and of fiber stacks (guard
+// order; SIM_WARP_AHEAD=1 lets each warp run ahead of the others up to the next __syncthreads), overruns past the end of shared memory, of each cudaMalloc buffer and of fiber stacks (guard
 // pages), copies and cuBLAS operands that leave their device allocation, WMMA pointer alignment and leading
 // dimensions, divergent barriers and shuffles with exited lanes (reported), launch configurations the
 // hardware refuses (block and grid limits, dynamic shared memory above the kernel's limit), lost updates in
@@ -283,8 +283,34 @@ inline void make_fibers(int threads) {
   }
 }
 
+// Releases warp w if every live lane of it waits at a warp barrier (shuffle or __syncwarp).
+inline bool release_warp(int w, int threads) {
+  const int lanes = std::min(32, threads - w * 32);
+  int waiting = 0, live = 0;
+  for (int l = 0; l < lanes; ++l) {
+    const State s = fibers[w * 32 + l].state;
+    live += s != State::Done;
+    waiting += s == State::WarpBarrier;
+  }
+  if (waiting == 0 || waiting != live) return false;
+  if (live != lanes) fail("__syncwarp / shuffle with exited lanes in the warp (full mask)");
+  for (int l = 0; l < lanes; ++l) fibers[w * 32 + l].state = State::Running;
+  return true;
+}
+
+// The schedule: rounds over the warps (last to first with SIM_REVERSE=1), each running its lanes (likewise
+// ordered) up to their next barrier. By default a warp barrier is released only after the round, so the
+// warps of a CTA move in step; with SIM_WARP_AHEAD=1 a warp goes on through its warp barriers at once and runs
+// ahead of the others up to the next __syncthreads (a warp that overwrites shared memory the other warps
+// have not read yet shows a missing __syncthreads that the lock-step schedule hides).
+inline bool warp_ahead() {
+  static const bool r = [] { const char* e = std::getenv("SIM_WARP_AHEAD"); return e && *e == '1'; }();
+  return r;
+}
+
 inline void run_block(dim3 block) {
   const int threads = static_cast<int>(block.x * block.y * block.z);
+  const int warps = (threads + 31) / 32;
   make_fibers(threads);
   for (int t = 0; t < threads; ++t) {
     Fiber& f = fibers[t];
@@ -293,12 +319,19 @@ inline void run_block(dim3 block) {
     f.state = State::Running;
     start_fiber(f);
   }
+  const bool rev = reverse_order();
   for (;;) {
-    for (int i = 0; i < threads; ++i) {
-      Fiber& f = fibers[reverse_order() ? threads - 1 - i : i];
-      if (f.state != State::Running) continue;
-      cur = &f;
-      cudasim_switch(&scheduler_sp, f.sp);
+    for (int wi = 0; wi < warps; ++wi) {
+      const int w = rev ? warps - 1 - wi : wi;
+      const int lanes = std::min(32, threads - w * 32);
+      do {
+        for (int li = 0; li < lanes; ++li) {
+          Fiber& f = fibers[w * 32 + (rev ? lanes - 1 - li : li)];
+          if (f.state != State::Running) continue;
+          cur = &f;
+          cudasim_switch(&scheduler_sp, f.sp);
+        }
+      } while (warp_ahead() && release_warp(w, threads));
     }
     cur = nullptr;
     int done = 0, at_block = 0, running = 0;
@@ -311,21 +344,7 @@ inline void run_block(dim3 block) {
     if (done == threads) return;
     if (running > 0) continue;  // lanes that stopped at a preemption point go on
     bool released = false;
-    // Warp barriers: release a warp once all its live lanes wait at one.
-    for (int w = 0; w * 32 < threads; ++w) {
-      const int lanes = std::min(32, threads - w * 32);
-      int waiting = 0, live = 0;
-      for (int l = 0; l < lanes; ++l) {
-        const State s = fibers[w * 32 + l].state;
-        live += s != State::Done;
-        waiting += s == State::WarpBarrier;
-      }
-      if (waiting > 0 && waiting == live) {
-        if (live != lanes) fail("__syncwarp / shuffle with exited lanes in the warp (full mask)");
-        for (int l = 0; l < lanes; ++l) fibers[w * 32 + l].state = State::Running;
-        released = true;
-      }
-    }
+    for (int w = 0; w < warps; ++w) released = release_warp(w, threads) || released;
     if (released) continue;
     if (at_block > 0 && at_block + done == threads) {
       if (done > 0) fail("__syncthreads reached by some threads after others exited (divergent exit)");
