@@ -771,6 +771,7 @@ inline cudaError_t cudaMalloc(void** p, size_t n) {
   if (n > sim::device_capacity() - sim::device_bytes_used()) return sim::error(cudaErrorMemoryAllocation);
   sim::Mapping m;
   void* q = sim::guarded_alloc(n, 16, &m);
+  std::memset(q, 0xFF, n);  // never-written device memory reads as NaN (a GPU gives no zeros either)
   sim::allocations()[reinterpret_cast<uintptr_t>(q)] = {n, m};
   sim::device_bytes_used() += n;
   *p = q;
