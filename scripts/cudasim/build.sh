@@ -5,7 +5,7 @@
 # BUILD must hold libglance_{tensor,autograd,nn}.a of the same commit, from any CPU build, e.g.
 #   cmake -S . -B build-cpu -DGLANCE_CUDA=OFF -DGLANCE_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Release
 #   cmake --build build-cpu -j2 --target glance_nn
-# JOBS (default 2) compiles in parallel; incremental (make, with header dependencies).
+# JOBS (default 2) compiles in parallel; incremental (make, with header dependencies). OUT names the binary.
 set -euo pipefail
 REPO=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
 BUILD=$(cd "${2:-$REPO/build}" && pwd)
@@ -15,5 +15,5 @@ for lib in nn/libglance_nn.a autograd/libglance_autograd.a tensor/libglance_tens
   [[ -f $BUILD/$lib ]] || { echo "build.sh: $BUILD/$lib is missing (build the CPU libraries first)" >&2; exit 1; }
 done
 python3 "$SIM/rewrite.py" "$REPO" "$GEN"
-make -f "$SIM/Makefile" -j"${JOBS:-2}" REPO="$REPO" BUILD="$BUILD" GEN="$GEN" SIM="$SIM"
-echo "built $GEN/test_sim"
+make -f "$SIM/Makefile" -j"${JOBS:-2}" REPO="$REPO" BUILD="$BUILD" GEN="$GEN" SIM="$SIM" OUT="$GEN/${OUT:-test_sim}"
+echo "built $GEN/${OUT:-test_sim}"
