@@ -5,17 +5,18 @@
 // round function and the block -> value recipes below are line-for-line those of tensor/cpu/random.cpp:
 //
 //   Uniform   float32:      u = (x0 >> 8) * 2^-24                 other dtypes: u = ((x1:x0) >> 11) * 2^-53
-//             value = a + (b - a) * u in double, then converted to out's dtype
+//             value = fma(b - a, u, a) in double (one rounding), then converted to out's dtype
 //   Normal    u1 = (((x1:x0) >> 11) + 1) * 2^-53 in (0, 1], u2 = ((x3:x2) >> 11) * 2^-53,
 //             value = a + b * sqrt(-2 log u1) * cos(2 pi u2)     (Box-Muller, one of the pair), in double
 //   Bernoulli value = uniform53 < a ? 1 : 0
 //
-// Bit-for-bit agreement with the CPU: the integer part (Philox, the bit slicing) is exact. nvcc would contract
-// a + (b - a) * u into one fused multiply-add (one rounding instead of two), while the CPU build (ISO C++,
-// -ffp-contract=off) rounds twice; the __dmul_rn / __dadd_rn intrinsics below forbid the contraction, so
-// uniform and bernoulli fills are bit-identical. Normal goes through log and cos, where CUDA's double
-// versions (within 1 ulp) and glibc's may differ in the last bit: equal to ~1e-15 relative in float64,
-// almost always identical after rounding to float32.
+// Bit-for-bit agreement with the CPU: the integer part (Philox, the bit slicing) is exact. a + (b - a) * u is
+// written as an explicit fma on both devices: left to the compilers, GCC contracts it into one fused
+// multiply-add on an FMA machine (-march=native; C++ keeps -ffp-contract=fast even with -std=c++20) and rounds
+// twice without FMA, and nvcc contracts as it likes, so the numbers would depend on the build. With fma (one
+// rounding, exact on both devices) uniform and bernoulli fills are bit-identical. Normal goes through log and
+// cos, where CUDA's double versions (within 1 ulp) and glibc's may differ in the last bit: equal to ~1e-15
+// relative in float64, almost always identical after rounding to float32.
 #include <stdexcept>
 #include <type_traits>
 
@@ -68,7 +69,7 @@ __global__ void random_kernel(RandomKind kind, T* out, int64_t n, double a, doub
     switch (kind) {
       case RandomKind::Uniform: {
         const double u = std::is_same_v<T, float> ? uniform24(r.x[0]) : uniform53(r.x[0], r.x[1]);
-        v = __dadd_rn(a, __dmul_rn(__dsub_rn(b, a), u));  // a + (b - a) * u, rounded twice like the CPU
+        v = fma(b - a, u, a);  // a + (b - a) * u with one rounding, exactly as the CPU (tensor/cpu/random.cpp)
         break;
       }
       case RandomKind::Normal: {

@@ -8,7 +8,7 @@
 // How one 128-bit block (words x0..x3) becomes one element (the CUDA backend must do exactly the same):
 //   Uniform   float32:      u = (x0 >> 8) * 2^-24                      in [0, 1), 24 bits
 //             other dtypes: u = ((x1:x0) >> 11) * 2^-53               in [0, 1), 53 bits (x1 the high word)
-//             value = a + (b - a) * u, computed in double, then converted to out's dtype
+//             value = fma(b - a, u, a) in double (one rounding), then converted to out's dtype
 //   Normal    u1 = (((x1:x0) >> 11) + 1) * 2^-53 in (0, 1] (never 0, so log(u1) is finite),
 //             u2 = ((x3:x2) >> 11) * 2^-53 in [0, 1),
 //             value = a + b * sqrt(-2 log u1) * cos(2 pi u2)          (Box-Muller, one of the pair), in double
@@ -70,7 +70,10 @@ void fill_random(RandomKind kind, T* out, int64_t n, double a, double b, PhiloxS
     switch (kind) {
       case RandomKind::Uniform: {
         const double u = std::is_same_v<T, float> ? uniform24(r.x[0]) : uniform53(r.x[0], r.x[1]);
-        v = a + (b - a) * u;
+        // An explicit fma: `a + (b - a) * u` would round once or twice depending on whether the compiler
+        // contracts it (GCC does with -march=native on an FMA machine, not in a portable build), and the
+        // CUDA backend must produce the same bits (cuda/random.cu).
+        v = std::fma(b - a, u, a);
         break;
       }
       case RandomKind::Normal: {

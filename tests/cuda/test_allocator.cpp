@@ -174,10 +174,10 @@ TEST(CudaAllocatorLogic, FreeingAnUnknownPointerIsAnError) {
 TEST(CudaAllocator, FreedBlockIsReused) {
   GLANCE_REQUIRE_CUDA();
   auto& alloc = glance::cuda::device_allocator();
-  void* a = alloc.allocate(12345);
+  void* a = alloc.allocate(12345);  // the 512-byte class 12800
   alloc.deallocate(a);
   const AllocatorStats before = alloc.stats();
-  void* b = alloc.allocate(12000);  // same 512-byte class (12288)
+  void* b = alloc.allocate(12300);  // the same class (12800)
   EXPECT_EQ(a, b);
   EXPECT_EQ(alloc.stats().cache_hits, before.cache_hits + 1);
   EXPECT_EQ(alloc.stats().driver_allocs, before.driver_allocs);
