@@ -10,6 +10,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/device_utils.cuh"
 #include "cuda/elementwise.cuh"
+#include "cuda/layer_norm_row.cuh"
 #include "cuda/fused.h"
 #include "tensor/ops.h"
 
@@ -88,25 +89,7 @@ __global__ void residual_layer_norm_kernel(const T* x, const T* res, const T* w,
       s += Acc(v);
     }
     s = g.reduce(s, AddOp{}, smem);
-    const Acc mu = C > 0 ? s / Acc(C) : Acc(0);
-    Acc ss = 0;
-    for (int64_t j = g.lane(); j < C; j += g.size()) {
-      const Acc d = Acc(sr[j]) - mu;
-      ss += d * d;
-    }
-    ss = g.reduce(ss, AddOp{}, smem);
-    const Acc var = C > 0 ? ss / Acc(C) : Acc(0);
-    const T m = T(mu), rs = T(Acc(1) / dsqrt(var + Acc(eps)));
-    if (g.lane() == 0) {
-      mean[r] = m;
-      rstd[r] = rs;
-    }
-    for (int64_t j = g.lane(); j < C; j += g.size()) {
-      T v = (sr[j] - m) * rs;
-      if (w) v *= w[j];
-      if (b) v += b[j];
-      yr[j] = v;
-    }
+    finish_layer_norm_row(g, static_cast<const T*>(sr), s, w, b, yr, mean + r, rstd + r, C, eps, smem);
   }
 }
 

@@ -23,6 +23,7 @@
 #include "cuda/check.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/device_utils.cuh"
+#include "cuda/layer_norm_row.cuh"
 
 namespace glance::cuda {
 
@@ -100,25 +101,7 @@ __global__ void layer_norm_forward_kernel(const T* x, const T* w, const T* b, T*
     Acc s = 0;
     for (int64_t j = g.lane(); j < C; j += g.size()) s += Acc(xr[j]);
     s = g.reduce(s, AddOp{}, smem);
-    const Acc mu = C > 0 ? s / Acc(C) : Acc(0);
-    Acc ss = 0;
-    for (int64_t j = g.lane(); j < C; j += g.size()) {
-      const Acc d = Acc(xr[j]) - mu;
-      ss += d * d;
-    }
-    ss = g.reduce(ss, AddOp{}, smem);
-    const Acc var = C > 0 ? ss / Acc(C) : Acc(0);
-    const T m = T(mu), rs = T(Acc(1) / dsqrt(var + Acc(eps)));
-    if (g.lane() == 0) {
-      mean[r] = m;
-      rstd[r] = rs;
-    }
-    for (int64_t j = g.lane(); j < C; j += g.size()) {
-      T v = (xr[j] - m) * rs;
-      if (w) v *= w[j];
-      if (b) v += b[j];
-      yr[j] = v;
-    }
+    finish_layer_norm_row(g, xr, s, w, b, yr, mean + r, rstd + r, C, eps, smem);
   }
 }
 
