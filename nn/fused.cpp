@@ -16,14 +16,10 @@ std::mutex& registry_mutex() {
   static std::mutex m;
   return m;
 }
-// One slot per device type. Registration happens at start-up (static initialisers) or in tests; lookups are
-// per call, so a registered entry is never destroyed while the program runs (replacing keeps the old one).
-std::map<DeviceType, std::shared_ptr<const FusedKernels>>& registry() {
-  static std::map<DeviceType, std::shared_ptr<const FusedKernels>> r;
-  return r;
-}
-std::vector<std::shared_ptr<const FusedKernels>>& retired() {
-  static std::vector<std::shared_ptr<const FusedKernels>> r;
+// One table per device type. Registration happens at start-up (static initialisers) or in tests; the autograd
+// nodes below copy the function they need, so replacing a table never leaves a node pointing at a dead one.
+std::map<DeviceType, FusedKernels>& registry() {
+  static std::map<DeviceType, FusedKernels> r;
   return r;
 }
 std::atomic<bool> g_enabled{true};
@@ -32,17 +28,19 @@ std::atomic<bool> g_enabled{true};
 
 void register_fused_kernels(DeviceType type, FusedKernels kernels) {
   std::lock_guard<std::mutex> lock(registry_mutex());
-  auto& slot = registry()[type];
-  if (slot) retired().push_back(slot);  // a caller may still hold the old pointer
   const bool empty = !kernels.softmax_cross_entropy && !kernels.bias_gelu && !kernels.adamw_step;
-  slot = empty ? nullptr : std::make_shared<const FusedKernels>(std::move(kernels));
+  if (empty) {
+    registry().erase(type);
+  } else {
+    registry()[type] = std::move(kernels);
+  }
 }
 
 const FusedKernels* fused_kernels(Device device) {
   if (!g_enabled.load()) return nullptr;
   std::lock_guard<std::mutex> lock(registry_mutex());
   auto it = registry().find(device.type);
-  return it == registry().end() ? nullptr : it->second.get();
+  return it == registry().end() ? nullptr : &it->second;
 }
 
 void set_fusion_enabled(bool on) { g_enabled.store(on); }
@@ -54,8 +52,9 @@ Tensor fused_bias_gelu(const FusedKernels& kernels, const Tensor& x, const Tenso
   }
   Tensor out = kernels.bias_gelu(x.detach(), bias.detach());
   autograd::record("bias_gelu", {x, bias}, out,
-                   [&kernels, x = x.detach(), bias = bias.detach()](const Tensor& g) -> std::vector<Tensor> {
-                     const Tensor dx = kernels.bias_gelu_backward(g, x, bias);
+                   [backward = kernels.bias_gelu_backward, x = x.detach(), bias = bias.detach()](const Tensor& g)
+                       -> std::vector<Tensor> {
+                     const Tensor dx = backward(g, x, bias);
                      return {dx, ops::sum_to(dx, bias.shape())};  // the bias was broadcast over the rows
                    });
   return out;
