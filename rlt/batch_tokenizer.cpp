@@ -1,5 +1,6 @@
 #include "rlt/batch_tokenizer.h"
 
+#include <algorithm>
 #include <limits>
 #include <stdexcept>
 
@@ -62,7 +63,7 @@ Tensor scores_of(const Tensor& v, const nn::Grid& g, const TokenizerConfig& c) {
 }
 
 // keep [B, T', H', W'] (bool, host) for DropPolicy::Random: per clip, as many tokens as RLT keeps there, at
-// places drawn with that clip's generator exactly as tokenizer.cpp draws them.
+// places drawn with that clip's generator through random_keep_mask, as tokenizer.cpp draws them.
 std::vector<uint8_t> random_keep(const std::vector<int32_t>& rlt_length, int64_t B, int64_t G,
                                  std::vector<Generator>* gens) {
   if (gens == nullptr || static_cast<int64_t>(gens->size()) != B) {
@@ -73,8 +74,8 @@ std::vector<uint8_t> random_keep(const std::vector<int32_t>& rlt_length, int64_t
   for (int64_t b = 0; b < B; ++b) {
     int64_t kept = 0;
     for (int64_t i = 0; i < G; ++i) kept += rlt_length[b * G + i] > 0;
-    const std::vector<int64_t> order = ops::randperm(G, &(*gens)[b]).to_vector<int64_t>();
-    for (int64_t i = 0; i < kept; ++i) keep[b * G + order[i]] = 1;
+    const std::vector<uint8_t> clip = random_keep_mask(G, kept, &(*gens)[b]);
+    std::copy(clip.begin(), clip.end(), keep.begin() + b * G);
   }
   return keep;
 }

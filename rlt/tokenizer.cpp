@@ -125,17 +125,18 @@ std::vector<uint8_t> keep_mask_of(const ClipView& v, const TokenizerConfig& conf
     keep[i] = score[i] > config.tau ? 1 : 0;  // strict: a score equal to tau is static
     kept += keep[i];
   }
-  if (config.policy == DropPolicy::Random) {
-    // The same number of tokens as RLT keeps here, at uniformly random places.
-    const Tensor order = ops::randperm(n, gen);
-    const int64_t* o = order.data<int64_t>();
-    std::fill(keep.begin(), keep.end(), 0);
-    for (int64_t i = 0; i < kept; ++i) keep[o[i]] = 1;
-  }
-  return keep;
+  // Random: the same number of tokens as RLT keeps here, at uniformly random places.
+  return config.policy == DropPolicy::Random ? random_keep_mask(n, kept, gen) : keep;
 }
 
 }  // namespace
+
+std::vector<uint8_t> random_keep_mask(int64_t tubelets, int64_t kept, Generator* gen) {
+  const std::vector<int64_t> order = ops::randperm(tubelets, gen).to_vector<int64_t>();
+  std::vector<uint8_t> keep(static_cast<size_t>(tubelets), 0);
+  for (int64_t i = 0; i < kept; ++i) keep[order[i]] = 1;
+  return keep;
+}
 
 std::vector<uint8_t> keep_mask(const Tensor& clip, const TokenizerConfig& config, Generator* gen) {
   return keep_mask_of(view_clip(clip, config), config, gen);

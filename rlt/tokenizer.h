@@ -53,6 +53,10 @@ std::vector<float> static_scores(const Tensor& clip, const TokenizerConfig& conf
 // keep[i] = 1 for kept tubelets, (t, h, w) order.
 std::vector<uint8_t> keep_mask(const Tensor& clip, const TokenizerConfig& config, Generator* gen = nullptr);
 
+// DropPolicy::Random's mask: `kept` of the `tubelets` positions, drawn uniformly with `gen` (the first `kept`
+// entries of a random permutation). Both tokenizers draw through this, so they keep the same tokens.
+std::vector<uint8_t> random_keep_mask(int64_t tubelets, int64_t kept, Generator* gen);
+
 // The run length of every kept tubelet (0 for dropped ones), (t, h, w) order: the distance in time steps
 // to the next kept tubelet at the same (h, w), or to the end of the clip.
 std::vector<int32_t> run_lengths(const std::vector<uint8_t>& keep, const nn::Grid& grid);
