@@ -80,6 +80,12 @@ void backward_half(const Problem& p, HalfType type, const void* q, const void* k
                    const float* lse, const void* dout, void* dq, void* dk, void* dv, float* delta,
                    float* dq_accum);
 
+// Conversions for callers that hold fp32 data (the autograd kernels "fused_bf16" and "fused_fp16" in
+// fused_attention_op.h): n elements of x rounded to bf16 / fp16 into y (round to nearest even; beyond fp16's
+// largest value, 65504, to +-inf), and back to fp32 (exact). half_cast.cu.
+void round_to_half(HalfType type, const float* x, void* y, int64_t n, cudaStream_t stream = nullptr);
+void widen_from_half(HalfType type, const void* x, float* y, int64_t n, cudaStream_t stream = nullptr);
+
 // The tile sizes each kernel uses for a head dim (for documentation, benchmarks and tests).
 struct Tiles {
   int rows = 0;  // Br: query rows per CTA (forward, dQ kernel) or per inner step (dK/dV kernel)

@@ -67,7 +67,7 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const nn::T
   if (q.dtype() != DType::Float32 || k.dtype() != DType::Float32 || v.dtype() != DType::Float32) {
     throw std::invalid_argument(op + ": expected float32 q, k, v, got " + dtype_name(q.dtype()) + ", " +
                                 dtype_name(k.dtype()) + ", " + dtype_name(v.dtype()) +
-                                " (the bf16/fp16 kernels are glance::cuda::attention::forward_half / backward_half, on raw pointers)");
+                                " (for bf16/fp16 attention pass float32 tensors to the kernels \"fused_bf16\" / \"fused_fp16\")");
   }
   const int64_t d = q.size(2);
   if (d < 1 || padded_head_dim(d) == 0) {
@@ -82,18 +82,24 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const nn::T
   }
 }
 
-}  // namespace
+// 16-bit copies of fp32 tensors, held as uint8 tensors of 2 bytes per element (glance has no 16-bit dtype).
+// The allocator's blocks are 512-byte aligned, as the kernels' 16-byte vector loads need.
+Tensor half_buffer(int64_t elements, Device device) { return Tensor::empty({2 * elements}, DType::UInt8, device); }
 
-Tensor fused_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const nn::TokenLayout& layout,
-                       double scale, FusedAttentionOptions options) {
-  check_inputs(q_in, k_in, v_in, layout);
-  const Device device = q_in.device();
-  DeviceGuard guard(device.index);
-  const int64_t H = q_in.size(0), N = q_in.size(1), d = q_in.size(2), dp = padded_head_dim(d);
+Tensor rounded(const Tensor& x, fa::HalfType type) {  // x: contiguous float32
+  Tensor y = half_buffer(x.numel(), x.device());
+  fa::round_to_half(type, x.data<float>(), y.data<uint8_t>(), x.numel());
+  return y;
+}
 
-  const Tensor q = pad_head_dim(q_in, dp), k = pad_head_dim(k_in, dp), v = pad_head_dim(v_in, dp);
-  const Tensor cu = ops::to_device(layout.cu_seqlens(), device);  // int32 [B + 1]
+Tensor widened(const Tensor& x_half, const Shape& shape, fa::HalfType type, Device device) {
+  Tensor y = Tensor::empty(shape, DType::Float32, device);
+  fa::widen_from_half(type, x_half.data<uint8_t>(), y.data<float>(), y.numel());
+  return y;
+}
 
+fa::Problem problem_of(const nn::TokenLayout& layout, const Tensor& cu, int64_t H, int64_t N, int64_t dp,
+                       double scale) {
   fa::Problem p;
   p.heads = static_cast<int>(H);
   p.total_tokens = N;
@@ -103,6 +109,24 @@ Tensor fused_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
   p.cu_seqlens = cu.data<int32_t>();
   p.scale = static_cast<float>(scale);
   p.stream = nullptr;  // the legacy default stream, the one the CUDA Backend uses
+  return p;
+}
+
+void check_gradient_device(const Tensor& g, const Tensor& q) {
+  if (g.device() != q.device()) {
+    throw std::invalid_argument("fused attention backward: the gradient is on " + g.device().str() +
+                                ", the inputs on " + q.device().str());
+  }
+}
+
+// fp32: rungs 3 and 4.
+Tensor fused_attention_fp32(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const nn::TokenLayout& layout,
+                            double scale, bool deterministic) {
+  const Device device = q_in.device();
+  const int64_t H = q_in.size(0), N = q_in.size(1), d = q_in.size(2), dp = padded_head_dim(d);
+  const Tensor q = pad_head_dim(q_in, dp), k = pad_head_dim(k_in, dp), v = pad_head_dim(v_in, dp);
+  const Tensor cu = ops::to_device(layout.cu_seqlens(), device);  // int32 [B + 1]
+  const fa::Problem p = problem_of(layout, cu, H, N, dp, scale);
 
   const Tensor out_padded = Tensor::empty({H, N, dp}, DType::Float32, device);
   const Tensor lse = Tensor::empty({H, N}, DType::Float32, device);  // every row is written
@@ -110,13 +134,10 @@ Tensor fused_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
   Tensor out = unpad_head_dim(out_padded, d);
 
   autograd::record(
-      options.deterministic ? "fused_attention_deterministic" : "fused_attention", {q_in, k_in, v_in}, out,
+      deterministic ? "fused_attention_deterministic" : "fused_attention", {q_in, k_in, v_in}, out,
       [q = q.detach(), k = k.detach(), v = v.detach(), o = out_padded.detach(), lse, cu, p, d, dp,
-       deterministic = options.deterministic](const Tensor& g) -> std::vector<Tensor> {
-        if (g.device() != q.device()) {
-          throw std::invalid_argument("fused attention backward: the gradient is on " + g.device().str() +
-                                      ", the inputs on " + q.device().str());
-        }
+       deterministic](const Tensor& g) -> std::vector<Tensor> {
+        check_gradient_device(g, q);
         DeviceGuard guard(q.device().index);
         const Tensor dout = pad_head_dim(ops::to_dtype(g, DType::Float32), dp);
         const Shape shape = q.shape();
@@ -133,6 +154,64 @@ Tensor fused_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
   return out;
 }
 
+// bf16 / fp16: rung 6 between fp32 tensors (see the header: what is rounded where).
+Tensor fused_attention_half(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const nn::TokenLayout& layout,
+                            double scale, fa::HalfType type) {
+  const Device device = q_in.device();
+  const int64_t H = q_in.size(0), N = q_in.size(1), d = q_in.size(2), dp = padded_head_dim(d);
+  const Shape padded{H, N, dp};
+  const Tensor q = rounded(pad_head_dim(q_in, dp), type), k = rounded(pad_head_dim(k_in, dp), type),
+               v = rounded(pad_head_dim(v_in, dp), type);
+  const Tensor cu = ops::to_device(layout.cu_seqlens(), device);  // int32 [B + 1]
+  const fa::Problem p = problem_of(layout, cu, H, N, dp, scale);
+
+  const Tensor o = half_buffer(H * N * dp, device);
+  const Tensor lse = Tensor::empty({H, N}, DType::Float32, device);
+  fa::forward_half(p, type, q.data<uint8_t>(), k.data<uint8_t>(), v.data<uint8_t>(), o.data<uint8_t>(),
+                   lse.data<float>());
+  Tensor out = unpad_head_dim(widened(o, padded, type, device), d);
+
+  autograd::record(
+      type == fa::HalfType::BFloat16 ? "fused_attention_bf16" : "fused_attention_fp16", {q_in, k_in, v_in}, out,
+      [q, k, v, o, lse, cu, p, d, dp, padded, type](const Tensor& g) -> std::vector<Tensor> {
+        check_gradient_device(g, lse);
+        DeviceGuard guard(lse.device().index);
+        const Device dev = lse.device();
+        const Tensor dout = rounded(pad_head_dim(ops::to_dtype(g, DType::Float32), dp), type);
+        const int64_t elements = padded[0] * padded[1] * padded[2];
+        const Tensor dq_unused = half_buffer(elements, dev), dk = half_buffer(elements, dev),
+                     dv = half_buffer(elements, dev);
+        const Tensor dq = Tensor::empty(padded, DType::Float32, dev);  // dQ's fp32 accumulator: the result
+        const Tensor delta = Tensor::empty({padded[0], padded[1]}, DType::Float32, dev);
+        (void)cu;  // keeps cu_seqlens (p.cu_seqlens points into it) alive as long as this node
+        fa::backward_half(p, type, q.data<uint8_t>(), k.data<uint8_t>(), v.data<uint8_t>(), o.data<uint8_t>(),
+                          lse.data<float>(), dout.data<uint8_t>(), dq_unused.data<uint8_t>(), dk.data<uint8_t>(),
+                          dv.data<uint8_t>(), delta.data<float>(), dq.data<float>());
+        return {unpad_head_dim(dq, d), unpad_head_dim(widened(dk, padded, type, dev), d),
+                unpad_head_dim(widened(dv, padded, type, dev), d)};
+      });
+  return out;
+}
+
+}  // namespace
+
+Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v, const nn::TokenLayout& layout, double scale,
+                       FusedAttentionOptions options) {
+  check_inputs(q, k, v, layout);
+  if (options.deterministic && options.precision != AttentionPrecision::Float32) {
+    throw std::invalid_argument(
+        "fused attention (CUDA): the deterministic backward exists in fp32 only (the bf16/fp16 backward sums dQ "
+        "with atomics)");
+  }
+  DeviceGuard guard(q.device().index);
+  switch (options.precision) {
+    case AttentionPrecision::BFloat16: return fused_attention_half(q, k, v, layout, scale, fa::HalfType::BFloat16);
+    case AttentionPrecision::Float16: return fused_attention_half(q, k, v, layout, scale, fa::HalfType::Float16);
+    case AttentionPrecision::Float32: break;
+  }
+  return fused_attention_fp32(q, k, v, layout, scale, options.deterministic);
+}
+
 void register_fused_attention() {
   nn::register_attention_kernel("fused", [](const Tensor& q, const Tensor& k, const Tensor& v,
                                             const nn::TokenLayout& layout, double scale) {
@@ -140,7 +219,15 @@ void register_fused_attention() {
   });
   nn::register_attention_kernel("fused_deterministic", [](const Tensor& q, const Tensor& k, const Tensor& v,
                                                           const nn::TokenLayout& layout, double scale) {
-    return fused_attention(q, k, v, layout, scale, FusedAttentionOptions{true});
+    return fused_attention(q, k, v, layout, scale, FusedAttentionOptions{.deterministic = true});
+  });
+  nn::register_attention_kernel("fused_bf16", [](const Tensor& q, const Tensor& k, const Tensor& v,
+                                                 const nn::TokenLayout& layout, double scale) {
+    return fused_attention(q, k, v, layout, scale, FusedAttentionOptions{.precision = AttentionPrecision::BFloat16});
+  });
+  nn::register_attention_kernel("fused_fp16", [](const Tensor& q, const Tensor& k, const Tensor& v,
+                                                 const nn::TokenLayout& layout, double scale) {
+    return fused_attention(q, k, v, layout, scale, FusedAttentionOptions{.precision = AttentionPrecision::Float16});
   });
 }
 

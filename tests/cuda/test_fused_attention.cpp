@@ -560,4 +560,126 @@ TEST(FusedAttentionKernel, RegisteredKernelMatchesTiledCpuValuesAndGradients) {
   }
 }
 
+// ---- mixed precision: the autograd kernels "fused_bf16" and "fused_fp16" on fp32 tensors --------------
+
+template <typename T>
+std::vector<float> rounded_to(const std::vector<float>& x) {  // what the kernels see after round_to_half
+  std::vector<float> y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) y[i] = to_float(to_half<T>(x[i]));
+  return y;
+}
+
+// The wrappers round q, k, v and the incoming gradient on the device (half_cast.cu), run rung 6 and widen
+// the results: against float64 attention of the same inputs rounded on the host, within rung 6's bounds,
+// on the ragged pack, at d = 64 and at d = 16 (zero-padded to 32 by the wrapper).
+template <typename T>
+void check_mixed_precision_kernel(const char* name, double out_tol, double grad_tol) {
+  glance::cuda::register_fused_attention();
+  const Pack pack(kRaggedPack);
+  const nn::TokenLayout layout = nn::TokenLayout::from_counts(kRaggedPack);
+  const int64_t H = 2, N = layout.total_tokens();
+  for (int64_t d : {64, 16}) {
+    const double scale = 1.0 / std::sqrt(double(d));
+    const Inputs in = random_inputs(pack, int(H), int(d), 110 + int(d));
+    auto on_gpu = [&](const std::vector<float>& x) {
+      Tensor t = ops::to_device(ops::from_vector(x, {H, N, d}), Device::cuda());
+      t.set_requires_grad(true);
+      return t;
+    };
+    Tensor q = on_gpu(in.q), k = on_gpu(in.k), v = on_gpu(in.v);
+    const Tensor w = ops::to_device(ops::from_vector(in.dout, {H, N, d}), Device::cuda());
+    const Tensor out = nn::attention_kernel(name)(q, k, v, layout, scale);
+    EXPECT_EQ(out.dtype(), DType::Float32);
+    sum(out * w).backward();
+    const Inputs r{rounded_to<T>(in.q), rounded_to<T>(in.k), rounded_to<T>(in.v), rounded_to<T>(in.dout)};
+    const Forward64 ref = reference_forward(to_doubles(r.q), to_doubles(r.k), to_doubles(r.v), pack, int(H), int(d),
+                                            scale);
+    const Grads64 grads = reference_grads(r.q, r.k, r.v, r.dout, pack, int(H), int(d), scale);
+    auto host = [](const Tensor& t) { return glance::testing::as_doubles(ops::to_device(t, Device::cpu())); };
+    const std::string what = std::string(name) + ", d " + std::to_string(d);
+    std::printf("[ info ] %s: worst out %.3g (bound %.3g), dq %.3g, dk %.3g, dv %.3g (bound %.3g)\n", what.c_str(),
+                worst_error(host(out), ref.out), out_tol, worst_error(host(q.grad()), grads.dq),
+                worst_error(host(k.grad()), grads.dk), worst_error(host(v.grad()), grads.dv), grad_tol);
+    glance::testing::expect_all_close(host(out), ref.out, out_tol, what + " out");
+    glance::testing::expect_all_close(host(q.grad()), grads.dq, grad_tol, what + " dq");
+    glance::testing::expect_all_close(host(k.grad()), grads.dk, grad_tol, what + " dk");
+    glance::testing::expect_all_close(host(v.grad()), grads.dv, grad_tol, what + " dv");
+  }
+}
+
+TEST(FusedAttentionKernel, Bf16KernelMatchesFloat64OnRoundedInputs) {
+  if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
+  if (!cuda_backend_present()) GTEST_SKIP() << "no CUDA Backend in this build";
+  check_mixed_precision_kernel<__nv_bfloat16>("fused_bf16", 1.5e-2, 3e-2);
+}
+
+TEST(FusedAttentionKernel, Fp16KernelMatchesFloat64OnRoundedInputs) {
+  if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
+  if (!cuda_backend_present()) GTEST_SKIP() << "no CUDA Backend in this build";
+  check_mixed_precision_kernel<__half>("fused_fp16", 2e-3, 5e-3);
+}
+
+// Why fp16 training needs loss scaling, shown on the kernel: with an incoming gradient of ~1e-7 per element
+// (a loss averaged over many tokens gives such), fp16 (smallest subnormal 6e-8) rounds it, and the even
+// smaller dS, to a few subnormal steps or zero; the gradients are mostly noise. Multiplying the loss by
+// 2^16 and dividing the gradients afterwards (what nn::LossScaler does) moves everything into fp16's normal
+// range. bf16 has fp32's exponent range and needs no scaling. Errors relative to the largest |gradient|,
+// against float64 gradients of the fp32 inputs.
+TEST(FusedAttentionKernel, Fp16GradientsUnderflowWithoutLossScaling) {
+  if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
+  if (!cuda_backend_present()) GTEST_SKIP() << "no CUDA Backend in this build";
+  glance::cuda::register_fused_attention();
+  const std::vector<int64_t> counts{1, 7, 64, 197};
+  const Pack pack(counts);
+  const nn::TokenLayout layout = nn::TokenLayout::from_counts(counts);
+  const int64_t H = 2, N = layout.total_tokens(), d = 64;
+  const double scale = 1.0 / std::sqrt(double(d));
+  Inputs in = random_inputs(pack, int(H), int(d), 123);
+  for (float& x : in.dout) x *= 1e-7f;
+  const Grads64 ref = reference_grads(in.q, in.k, in.v, in.dout, pack, int(H), int(d), scale);
+
+  // Largest error of dq, dk, dv relative to each one's largest |value|.
+  auto relative_error = [&](const char* kernel, double loss_scale) {
+    auto on_gpu = [&](const std::vector<float>& x) {
+      Tensor t = ops::to_device(ops::from_vector(x, {H, N, d}), Device::cuda());
+      t.set_requires_grad(true);
+      return t;
+    };
+    Tensor q = on_gpu(in.q), k = on_gpu(in.k), v = on_gpu(in.v);
+    const Tensor w = ops::to_device(ops::from_vector(in.dout, {H, N, d}), Device::cuda());
+    const Tensor out = nn::attention_kernel(kernel)(q, k, v, layout, scale);
+    (sum(out * w) * loss_scale).backward();
+    double worst = 0;
+    const std::pair<Tensor, const std::vector<double>*> pairs[3] = {{q.grad(), &ref.dq}, {k.grad(), &ref.dk},
+                                                                      {v.grad(), &ref.dv}};
+    for (const auto& [grad, want] : pairs) {
+      const std::vector<double> got = glance::testing::as_doubles(ops::to_device(grad, Device::cpu()));
+      double largest = 0, err = 0;
+      for (size_t i = 0; i < got.size(); ++i) {
+        largest = std::max(largest, std::fabs((*want)[i]));
+        err = std::max(err, std::fabs(got[i] / loss_scale - (*want)[i]));
+      }
+      worst = std::max(worst, err / largest);
+    }
+    std::printf("[ info ] %s, loss scale %g: worst gradient error %.3g of the largest gradient\n", kernel,
+                loss_scale, worst);
+    return worst;
+  };
+  EXPECT_GT(relative_error("fused_fp16", 1.0), 0.1) << "fp16 without loss scaling should lose these gradients";
+  EXPECT_LT(relative_error("fused_fp16", 65536.0), 1e-2) << "2^16 moves them into fp16's normal range";
+  EXPECT_LT(relative_error("fused_bf16", 1.0), 3e-2) << "bf16 keeps fp32's range";
+}
+
+TEST(FusedAttentionKernel, DeterministicHalfPrecisionIsRefused) {
+  if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
+  if (!cuda_backend_present()) GTEST_SKIP() << "no CUDA Backend in this build";
+  const nn::TokenLayout layout = nn::TokenLayout::from_counts({4});
+  const Tensor x = ops::zeros({1, 4, 64}, DType::Float32, Device::cuda());
+  glance::cuda::FusedAttentionOptions options;
+  options.deterministic = true;
+  options.precision = glance::cuda::AttentionPrecision::BFloat16;
+  const std::string err = error_of([&] { glance::cuda::fused_attention(x, x, x, layout, 1.0, options); });
+  EXPECT_NE(err.find("deterministic backward exists in fp32 only"), std::string::npos) << err;
+}
+
 }  // namespace
