@@ -5,7 +5,7 @@
 // pack of 3136 tokens). The clips are tokenized once, outside the timed loop: the step is what is timed.
 //
 //   ./build/bench/bench_train_step [--steps 20] [--warmup 3] [--threads 2] [--profile]
-//       [--attention reference|tiled|fused|fused_deterministic]   (also spelt --attention-kernel)
+//       [--attention reference|tiled|fused|fused_deterministic|fused_bf16]   (also spelt --attention-kernel)
 //       [--device cpu|cuda] [--tf32] [--policy dense|rlt] [--data noise|synthetic] [--preset small|base]
 //       [--batch 8]
 //
@@ -85,7 +85,7 @@ Tensor averaging_matrix(const nn::TokenLayout& layout, Device device) {
 void usage() {
   std::fprintf(stderr,
                "usage: bench_train_step [--steps N] [--warmup N] [--threads N] [--profile]\n"
-               "                        [--attention reference|tiled|fused|fused_deterministic] (or --attention-kernel)\n"
+               "                        [--attention reference|tiled|fused|fused_deterministic|fused_bf16] (or --attention-kernel)\n"
                "                        [--device cpu|cuda] [--tf32] [--policy dense|rlt] [--data noise|synthetic]\n"
                "                        [--preset small|base] [--batch N]\n");
 }

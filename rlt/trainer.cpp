@@ -171,6 +171,8 @@ RunResult Trainer::run() {
   const int64_t memory_before = memory_stats().in_use;
   reset_peak_memory();
   int64_t forward_flops = 0;
+  std::unique_ptr<nn::LossScaler> scaler;
+  if (o.loss_scaling) scaler = std::make_unique<nn::LossScaler>(o.loss_scaler);
   model_->train();
   const int64_t last = o.stop_at > 0 ? std::min(o.stop_at, total) : total;
   for (int64_t epoch = step / per_epoch; step < last; ++epoch) {
@@ -192,9 +194,18 @@ RunResult Trainer::run() {
       forward_flops += matmul_flops() - flops_before;
       Tensor loss = nn::cross_entropy(logits, batch->labels, o.label_smoothing);
       optimizer_->zero_grad();
-      loss.backward();
-      if (o.clip_grad > 0) nn::clip_grad_norm(model_->parameters(), o.clip_grad);
-      optimizer_->step();
+      bool update = true;
+      if (scaler) {
+        scaler->scale(loss).backward();
+        update = scaler->unscale(model_->parameters());  // false: a gradient overflowed, skip this step
+        scaler->update(update);
+      } else {
+        loss.backward();
+      }
+      if (update) {
+        if (o.clip_grad > 0) nn::clip_grad_norm(model_->parameters(), o.clip_grad);
+        optimizer_->step();
+      }
       ++step;
 
       const double l = loss.item(), acc = nn::accuracy(logits, batch->labels);
@@ -206,12 +217,14 @@ RunResult Trainer::run() {
       bar.update(step - start_step, b, l, acc);
       if (log) {
         const double elapsed = seconds_since(start) - eval_seconds;
-        log->write(nn::Json::object()
-                       .set("run", o.name).set("step", step).set("epoch", epoch).set("loss", l).set("accuracy", acc)
-                       .set("lr", optimizer_->groups()[0].lr)
-                       .set("tokens", batch->packed.layout.total_tokens())
-                       .set("kept_fraction", double(batch->packed.layout.total_tokens()) / double(batch->packed.grid_tokens))
-                       .set("clips_per_s", double(result.clips) / std::max(elapsed, 1e-9)));
+        nn::Json line = nn::Json::object();
+        line.set("run", o.name).set("step", step).set("epoch", epoch).set("loss", l).set("accuracy", acc)
+            .set("lr", optimizer_->groups()[0].lr)
+            .set("tokens", batch->packed.layout.total_tokens())
+            .set("kept_fraction", double(batch->packed.layout.total_tokens()) / double(batch->packed.grid_tokens))
+            .set("clips_per_s", double(result.clips) / std::max(elapsed, 1e-9));
+        if (scaler) line.set("loss_scale", scaler->scale_value()).set("skipped", !update);
+        log->write(line);
       }
     }
     const bool epoch_done = step % per_epoch == 0;
@@ -234,6 +247,7 @@ RunResult Trainer::run() {
   result.step_ms = result.steps > 0 ? 1000.0 * result.seconds / double(result.steps) : 0.0;
   result.forward_gflop_per_clip = result.clips > 0 ? double(forward_flops) / double(result.clips) / 1e9 : 0.0;
   result.peak_memory_mb = double(memory_stats().peak - memory_before) / 1e6;
+  if (scaler) result.loss_scale = scaler->scale_value(), result.skipped_steps = scaler->skipped_steps();
   save(step / per_epoch);
   if (val_ != nullptr && step == total) {
     result.val = evaluate(*model_, *val_, o.tokenizer, 32, o.seed);

@@ -5,6 +5,8 @@
 //      them and tokenizes and packs on the GPU, rlt/batch_tokenizer.h)
 //     logits = model(tubelets, layout); loss = cross_entropy(logits, labels, smoothing)
 //     backward; clip the gradient norm; AdamW step with linear warm-up then cosine decay
+//     (with loss_scaling: the loss is scaled before backward and the gradients unscaled after; a step whose
+//      gradients overflowed is skipped: nn/optim/loss_scaler.h)
 //   every step: a progress bar line and a JSON line in the metrics log
 //
 // Throughput (clips/s) counts training clips over the wall time of the training loop, data loading and
@@ -15,6 +17,7 @@
 #include <string>
 
 #include "nn/optim/adamw.h"
+#include "nn/optim/loss_scaler.h"
 #include "rlt/model.h"
 #include "rlt/tokenizer.h"
 #include "rlt/video_dataset.h"
@@ -32,6 +35,8 @@ struct TrainOptions {
   double warmup = 0.1;          // fraction of the steps spent warming up
   double label_smoothing = 0.1;
   double clip_grad = 1.0;       // <= 0: no clipping
+  bool loss_scaling = false;    // dynamic loss scaling: needed with the fp16 attention kernel ("fused_fp16"),
+  nn::LossScalerOptions loss_scaler;  // whose 16-bit gradients would otherwise underflow (bf16 needs none)
   uint64_t seed = 0;            // model init, shuffling, augmentation, random dropping
   int64_t eval_every = 0;       // > 0: evaluate every this many epochs too (metrics get "val_acc")
   std::string metrics_path;     // JSON Lines; empty: none
@@ -57,6 +62,8 @@ struct RunResult {
   double step_ms = 0;                 // mean wall time of a training step (forward, backward, update)
   double forward_gflop_per_clip = 0;  // matmul work of the forward pass (tensor/counters.h), per clip
   double peak_memory_mb = 0;          // most tensor bytes held during training, above what was held before
+  double loss_scale = 0;              // with loss scaling: the scale at the end (else 0)
+  int64_t skipped_steps = 0;          // with loss scaling: steps skipped because a gradient overflowed
   EvalResult val;
 };
 

@@ -211,6 +211,7 @@ stage_bench() {
   if [[ -n $k ]]; then torch_train "small rlt (padded) all" --attention all --counts "$k"; fi
   glance_train "small dense reference" --attention-kernel reference
   glance_train "small dense fused tf32" --attention-kernel fused --tf32
+  glance_train "small dense fused_bf16 (mixed precision: bf16 attention core)" --attention-kernel fused_bf16
   torch_train "small dense sdpa tf32" --attention sdpa --tf32
   rm -rf "$tmp"
 }

@@ -23,7 +23,7 @@ void add_model_options(Args& a, const std::string& preset) {
   a.option("attention", "joint", "attention design (glance variants lists them): joint, divided, ...");
   a.option("attention-options", "", "the design's knobs as name=value,name=value (glance variants lists them)");
   a.option("embed-init", "random", "tubelet embedding init: random, or central (ViViT: a 2-D kernel on the central frame)");
-  a.option("attention-kernel", "reference", "softmax-attention kernel: reference (materialised scores), tiled (CPU) or fused (CUDA; the default with --device cuda)");
+  a.option("attention-kernel", "reference", "softmax-attention kernel: reference (materialised scores), tiled (CPU) or fused (CUDA; the default with --device cuda; also fused_deterministic, fused_bf16, fused_fp16)");
 }
 
 void add_tokenizer_options(Args& a) {
@@ -60,6 +60,8 @@ void add_optimizer_options(Args& a, int64_t epochs, int64_t batch_size, const st
   a.option("label-smoothing", "0", "cross-entropy label smoothing");
   a.option("seed", "0", "seed for init, shuffling, augmentation and the built-in dataset");
   a.option("device", "cpu", "cpu or cuda (cuda:N): where the model trains and the tokenizer runs");
+  a.option("precision", "fp32", "attention core precision: fp32, or with --device cuda bf16 / fp16 (tensor cores; "
+                                "fp32 weights; fp16 adds dynamic loss scaling)");
 }
 
 rlt::ModelConfig model_from(const Args& a) {
@@ -115,6 +117,7 @@ void optimizer_options_from(const Args& a, rlt::TrainOptions& o) {
   o.weight_decay = a.number("weight-decay");
   o.label_smoothing = a.number("label-smoothing");
   o.seed = static_cast<uint64_t>(a.integer("seed"));
+  o.loss_scaling = o.model.attention_kernel == "fused_fp16";  // fp16 gradients underflow without it
 }
 
 rlt::TokenizerConfig tokenizer_from(const Args& a, const rlt::ModelConfig& m) {
@@ -187,6 +190,22 @@ bool is_cuda_kernel(const std::string& kernel) { return kernel.rfind("fused", 0)
 }  // namespace
 
 std::string attention_kernel_for(const Args& a, Device device) {
+  const std::string precision = a.str("precision");
+  if (precision != "fp32" && precision != "bf16" && precision != "fp16") {
+    throw std::invalid_argument("--precision must be fp32, bf16 or fp16, got '" + precision + "'");
+  }
+  if (precision != "fp32") {
+    if (device.is_cpu()) {
+      throw std::invalid_argument("--precision " + precision + " runs the attention core on tensor cores: it needs "
+                                  "--device cuda (the CPU kernels compute in fp32)");
+    }
+    const std::string kernel = "fused_" + precision;
+    if (a.given("attention-kernel") && a.str("attention-kernel") != kernel) {
+      throw std::invalid_argument("--precision " + precision + " uses the attention kernel " + kernel +
+                                  "; --attention-kernel " + a.str("attention-kernel") + " contradicts it");
+    }
+    return kernel;
+  }
   const std::string kernel = a.str("attention-kernel");
   if (!a.given("attention-kernel")) return device.is_cpu() ? kernel : "fused";
   if (device.is_cpu() && is_cuda_kernel(kernel)) {
@@ -195,7 +214,7 @@ std::string attention_kernel_for(const Args& a, Device device) {
   }
   if (!device.is_cpu() && kernel == "tiled") {
     throw std::invalid_argument("--attention-kernel tiled is the CPU kernel; with --device " + device.str() +
-                                " use fused (the CUDA kernel), fused_deterministic or reference");
+                                " use fused (the CUDA kernel), fused_deterministic, fused_bf16, fused_fp16 or reference");
   }
   return kernel;
 }
@@ -212,6 +231,7 @@ std::string result_json(const rlt::RunResult& r) {
   j.set("clips_per_s", r.clips_per_s).set("steps", r.steps).set("clips", r.clips).set("seconds", r.seconds);
   j.set("final_train_loss", r.final_loss).set("parameters", r.parameters).set("step_ms", r.step_ms);
   j.set("forward_gflop_per_clip", r.forward_gflop_per_clip).set("peak_memory_mb", r.peak_memory_mb);
+  if (r.loss_scale > 0) j.set("loss_scale", r.loss_scale).set("skipped_steps", r.skipped_steps);
   return j.dump();
 }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -130,6 +131,78 @@ TEST(RltCuda, TrainingStepsMatchTheCpuWithTheReferenceKernel) {
 TEST(RltCuda, TrainingStepsMatchTheCpuWithTheFusedKernel) {
   GLANCE_REQUIRE_CUDA();
   expect_training_matches_cpu("fused");
+}
+
+// Mixed precision (--precision bf16 / fp16): the attention core in 16 bits, everything else fp32. Six steps
+// follow the fp32 CPU run (losses to 2e-3 relative, twice the fp32 kernel's bound; the weight updates to 5%),
+// fp16 with dynamic loss scaling as `glance train` runs it.
+void expect_mixed_precision_follows_fp32(const std::string& gpu_kernel, bool loss_scaling) {
+  SyntheticClips train(data_config(64, 3)), val(data_config(32, 5));
+  const auto dir = std::filesystem::temp_directory_path() / ("glance_rlt_mixed_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  TrainOptions on_cpu = tiny_options(Device::cpu(), "reference");
+  on_cpu.metrics_path = (dir / "cpu.jsonl").string();
+  TrainOptions on_gpu = tiny_options(Device::cuda(), gpu_kernel);
+  on_gpu.metrics_path = (dir / "gpu.jsonl").string();
+  on_gpu.loss_scaling = loss_scaling;
+  Trainer cpu(on_cpu, train, &val), gpu(on_gpu, train, &val);
+  const RunResult r_cpu = cpu.run(), r_gpu = gpu.run();
+  const std::vector<double> l_cpu = losses_of(on_cpu.metrics_path), l_gpu = losses_of(on_gpu.metrics_path);
+  ASSERT_EQ(l_gpu.size(), 6u);
+  double worst = 0;
+  for (size_t s = 0; s < 6; ++s) {
+    EXPECT_NEAR(l_gpu[s], l_cpu[s], 2e-3 * (1 + l_cpu[s])) << gpu_kernel << " step " << s + 1;
+    worst = std::max(worst, std::fabs(l_gpu[s] - l_cpu[s]));
+  }
+  std::printf("[ info ] %s: losses %.4f .. %.4f on the CPU, worst difference %.3g\n", gpu_kernel.c_str(), l_cpu.front(),
+              l_cpu.back(), worst);
+  EXPECT_NEAR(r_gpu.val.loss, r_cpu.val.loss, 2e-3 * (1 + r_cpu.val.loss)) << gpu_kernel;
+  // The updates, not single weights: AdamW divides each gradient by its running RMS, so an element whose
+  // gradient is near zero can move by +-lr on either device; the whole update agrees to a few percent.
+  const std::vector<float> w_cpu = flat_parameters(cpu.model()), w_gpu = flat_parameters(gpu.model()),
+                           w_init = flat_parameters(Trainer(on_cpu, train, &val).model());
+  double diff = 0, update = 0;
+  for (size_t i = 0; i < w_cpu.size(); ++i) {
+    diff += (double(w_gpu[i]) - w_cpu[i]) * (double(w_gpu[i]) - w_cpu[i]);
+    update += (double(w_cpu[i]) - w_init[i]) * (double(w_cpu[i]) - w_init[i]);
+  }
+  const double relative = std::sqrt(diff / update);
+  std::printf("[ info ] %s: |w_gpu - w_cpu| / |w_cpu - w_init| after 6 steps: %.3g\n", gpu_kernel.c_str(), relative);
+  EXPECT_LT(relative, 5e-2) << gpu_kernel;
+  if (loss_scaling) {
+    EXPECT_GT(r_gpu.loss_scale, 0.0);
+    std::printf("[ info ] %s: loss scale %g at the end, %lld steps skipped\n", gpu_kernel.c_str(), r_gpu.loss_scale,
+                static_cast<long long>(r_gpu.skipped_steps));
+  } else {
+    EXPECT_EQ(r_gpu.loss_scale, 0.0);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RltCuda, Bf16AttentionTrainingFollowsTheFp32Run) {
+  GLANCE_REQUIRE_CUDA();
+  expect_mixed_precision_follows_fp32("fused_bf16", false);
+}
+
+TEST(RltCuda, Fp16AttentionTrainingWithLossScalingFollowsTheFp32Run) {
+  GLANCE_REQUIRE_CUDA();
+  expect_mixed_precision_follows_fp32("fused_fp16", true);
+}
+
+// A scale far too large (2^60) overflows fp16 in the attention backward on every step: each step is skipped
+// (the weights stay exactly as initialised, AdamW's decay included) and the scale halves each time.
+TEST(RltCuda, LossScalingSkipsStepsWhoseFp16GradientsOverflow) {
+  GLANCE_REQUIRE_CUDA();
+  SyntheticClips train(data_config(64, 3));
+  TrainOptions o = tiny_options(Device::cuda(), "fused_fp16");
+  o.steps = 4;
+  o.loss_scaling = true;
+  o.loss_scaler.init_scale = std::ldexp(1.0, 60);
+  Trainer untouched(o, train, nullptr), trained(o, train, nullptr);
+  const RunResult r = trained.run();
+  EXPECT_EQ(r.skipped_steps, 4);
+  EXPECT_EQ(r.loss_scale, std::ldexp(1.0, 56));
+  EXPECT_EQ(flat_parameters(trained.model()), flat_parameters(untouched.model()));
 }
 
 }  // namespace

@@ -129,6 +129,15 @@ TEST(Cli, DeviceAndKernelMistakesAreNamedBeforeAnyWork) {
   EXPECT_EQ(out.status, 1);
   EXPECT_NE(out.text.find("--device cuda:7: "), std::string::npos) << out.text;
   EXPECT_EQ(out.text.find("data:"), std::string::npos) << "no work before the device is checked:\n" << out.text;
+  // Mixed precision is a CUDA option; a precision the engine does not have is named.
+  out = run("train --precision bf16 --steps 1");
+  EXPECT_EQ(out.status, 1);
+  EXPECT_NE(out.text.find("--precision bf16 runs the attention core on tensor cores: it needs --device cuda"),
+            std::string::npos) << out.text;
+  out = run("demo --precision fp8 --steps 1");
+  EXPECT_EQ(out.status, 1);
+  EXPECT_NE(out.text.find("--precision must be fp32, bf16 or fp16, got 'fp8'"), std::string::npos) << out.text;
+  EXPECT_EQ(out.text.find("data:"), std::string::npos) << out.text;
 }
 
 }  // namespace
