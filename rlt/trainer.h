@@ -36,7 +36,9 @@ struct TrainOptions {
   double label_smoothing = 0.1;
   double clip_grad = 1.0;       // <= 0: no clipping
   bool loss_scaling = false;    // dynamic loss scaling: needed with the fp16 attention kernel ("fused_fp16"),
-  nn::LossScalerOptions loss_scaler;  // whose 16-bit gradients would otherwise underflow (bf16 needs none)
+  nn::LossScalerOptions loss_scaler;  // whose 16-bit gradients would otherwise underflow (bf16 needs none).
+                                      // The scale is not saved in checkpoints: a resumed run starts again at
+                                      // init_scale (costing at most a few skipped steps while it backs off).
   uint64_t seed = 0;            // model init, shuffling, augmentation, random dropping
   int64_t eval_every = 0;       // > 0: evaluate every this many epochs too (metrics get "val_acc")
   std::string metrics_path;     // JSON Lines; empty: none
