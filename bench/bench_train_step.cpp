@@ -22,9 +22,8 @@
 //   device synchronisation before the clock is read. Needs a build with the CUDA backend (GLANCE_CUDA=ON);
 //   the attention kernels "fused" and "fused_deterministic" (cuda/attention/, docs/09) are registered then.
 //   --tf32 lets float32 matmuls use TF32 tensor cores (glance::cuda::set_allow_tf32; off by default).
-//   The pooling at the end of the model (the per-clip mean, rlt::mean_per_clip) multiplies by an averaging
-//   matrix that rlt/model.cpp builds on the CPU; here it is built once and kept on x's device, the rest of
-//   the forward is RLTransformer::features + fc_norm + head, i.e. RLTransformer::forward.
+//   The forward is RLTransformer::forward as training runs it, including the per-clip mean's averaging
+//   matrix, which rlt::mean_per_clip builds on the host and uploads every step (B x N floats).
 // --policy rlt: the clips are the built-in synthetic videos (rlt/synthetic_video.h: a textured static
 //   background with a moving object, at the preset's size), tokenized by Run-Length Tokenization (tau 0.1);
 //   --policy dense --data synthetic packs every tubelet of the same clips: that pair is "RLT vs dense".
@@ -69,17 +68,6 @@ void sync_device(const Device& device) {
 #else
   (void)device;
 #endif
-}
-
-// The per-clip averaging matrix A [B, N] of rlt::mean_per_clip (A x = the mean of each clip's rows).
-Tensor averaging_matrix(const nn::TokenLayout& layout, Device device) {
-  const int64_t B = layout.batch_size(), N = layout.total_tokens();
-  std::vector<float> a(static_cast<size_t>(B * N), 0.f);
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t n = layout.clip_tokens(b);
-    for (int64_t i = layout.clip_begin(b); i < layout.clip_begin(b) + n; ++i) a[b * N + i] = 1.f / float(n);
-  }
-  return ops::to_device(ops::from_vector(a, {B, N}), device);
 }
 
 void usage() {
@@ -178,16 +166,8 @@ int run(int argc, char** argv) {
   const Tensor tubelets = device.is_cuda() ? ops::to_device(packed.tubelets, device) : packed.tubelets;
   const Tensor labels = device.is_cuda() ? ops::to_device(ops::from_vector(label_values), device)
                                          : ops::from_vector(label_values);
-  const Tensor averaging = device.is_cuda() ? averaging_matrix(packed.layout, device) : Tensor();
 
-  auto forward = [&]() -> Tensor {
-    if (!device.is_cuda()) return model.forward(tubelets, packed.layout);
-    // RLTransformer::forward with the per-clip mean on the device (see the header comment).
-    nn::TokenLayout final_layout;
-    Tensor x = model.features(tubelets, packed.layout, &final_layout);
-    Tensor pooled = matmul(averaging, x);  // [B, D]
-    return model.head->forward(model.fc_norm->forward(pooled));
-  };
+  auto forward = [&]() -> Tensor { return model.forward(tubelets, packed.layout); };
   auto step = [&](bool show) {
     const double t0 = now();
     Tensor logits = forward();

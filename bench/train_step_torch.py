@@ -100,7 +100,9 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=20, help="timed steps (after 3 warm-up steps)")
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--attention", choices=ATTENTIONS + ("all",), default="explicit")
+    p.add_argument("--attention", choices=ATTENTIONS + ("sdpa_bf16", "all"), default="explicit",
+                   help="sdpa_bf16 (--device cuda, not part of all): q, k, v cast to bf16 for SDPA, the output back "
+                        "to fp32, everything else fp32: glance's --precision bf16 configuration")
     p.add_argument("--embed", choices=EMBEDS + ("all",), default="linear")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -112,6 +114,8 @@ def parse_args():
     a = p.parse_args()
     if a.tf32 and a.device != "cuda":
         p.error("--tf32 is for --device cuda")
+    if a.attention == "sdpa_bf16" and a.device != "cuda":
+        p.error("--attention sdpa_bf16 is for --device cuda")
     if a.counts:
         a.counts = [int(c) for c in a.counts.split(",")]
         if a.embed != "linear":
@@ -194,7 +198,9 @@ class Attention(nn.Module):
         qkv = self.qkv(x).view(b, n, 3, HEADS, hd).permute(2, 0, 3, 1, 4)  # [3, B, heads, N, 64]
         q, k, v = qkv[0], qkv[1], qkv[2]
         mask = None if valid is None else valid[:, None, None, :]  # [B, 1, 1, L], True = attend
-        if self.kind == "sdpa":
+        if self.kind == "sdpa_bf16":  # mixed precision: only the attention core in bf16 (flash / cuDNN on CUDA)
+            o = F.scaled_dot_product_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), attn_mask=mask).float()
+        elif self.kind == "sdpa":
             if hasattr(F, "scaled_dot_product_attention"):  # torch >= 2.0
                 o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
             else:  # torch 1.13's private precursor (Debian's python3-torch on the CPU)

@@ -212,6 +212,7 @@ stage_bench() {
   glance_train "small dense reference" --attention-kernel reference
   glance_train "small dense fused tf32" --attention-kernel fused --tf32
   glance_train "small dense fused_bf16 (mixed precision: bf16 attention core)" --attention-kernel fused_bf16
+  torch_train "small dense sdpa_bf16 (the same mixed precision)" --attention sdpa_bf16
   torch_train "small dense sdpa tf32" --attention sdpa --tf32
   rm -rf "$tmp"
 }

@@ -172,9 +172,12 @@ def section_train(rows, out):
         out.append("No GPU train_step lines in the input.\n")
         return
     body = []
+
+    def key(r):  # runs compare within one case, one matmul mode and one attention precision (bf16 or not)
+        return (r.get("case"), bool(r.get("tf32")), "bf16" in str(r.get("attention")))
+
     for g in glance:
-        key = (g.get("case"), bool(g.get("tf32")))
-        ref = [r for r in torch if (r.get("case"), bool(r.get("tf32"))) == key]
+        ref = [r for r in torch if key(r) == key(g)]
         r = ref[-1] if ref else None
         ratio = r["median_ms"] / g["glance"] if r else None
         body.append([g.get("case"), "tf32" if g.get("tf32") else "fp32", g.get("attention"), g.get("tokens"),
@@ -182,10 +185,10 @@ def section_train(rows, out):
                      r and f"{fmt(r['median_ms'])} ({r.get('attention')}{', padded' if r.get('counts') else ''})",
                      ratio, "–" if ratio is None else ("yes" if ratio >= 1.0 else "**no**")])
     for r in torch:  # PyTorch cases with no glance run beside them
-        if not any((g.get("case"), bool(g.get("tf32"))) == (r.get("case"), bool(r.get("tf32"))) for g in glance):
+        if not any(key(g) == key(r) for g in glance):
             body.append([r.get("case"), "tf32" if r.get("tf32") else "fp32", "–", r.get("tokens"), None, None,
                          f"{fmt(r['median_ms'])} ({r.get('attention')})", None, "–"])
-    out.append(table(["case", "math", "glance kernel", "tokens", "glance ms/step", "glance clips/s",
+    out.append(table(["case", "matmul", "glance kernel", "tokens", "glance ms/step", "glance clips/s",
                       "PyTorch ms/step (variant)", "ratio (PyTorch / glance)", ">= 1.0"], body))
     out.append("\nMedians over the timed steps; ratio > 1 means glance is faster. PyTorch: the fastest of the "
                "attention variants it timed (interleaved), eager mode.\n")
