@@ -29,6 +29,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "cuda/allocator.h"
 #include "cuda/check.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/device_utils.cuh"
@@ -46,6 +47,12 @@ cublasHandle_t cublas_handle() {
     cublasHandle_t h = nullptr;
     GLANCE_CUBLAS_CHECK(cublasCreate(&h));
     GLANCE_CUBLAS_CHECK(cublasSetStream(h, 0));
+    // cuBLAS's workspace, taken from the caching allocator (as PyTorch does): left to itself, cuBLAS would
+    // cudaMalloc one on first use, outside the allocator, and with the cache holding most of the memory that
+    // first GEMM could fail where the allocator would have emptied its cache and retried. 32 MiB is NVIDIA's
+    // recommendation for Hopper (4 MiB suffices on older GPUs); kept for the process, like the handle.
+    constexpr size_t kWorkspaceBytes = size_t(32) << 20;
+    GLANCE_CUBLAS_CHECK(cublasSetWorkspace(h, device_allocator().allocate(kWorkspaceBytes), kWorkspaceBytes));
     return h;
   }();
   return handle;

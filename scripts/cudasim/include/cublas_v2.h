@@ -165,6 +165,12 @@ inline cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode) {
   h->math = mode;
   return CUBLAS_STATUS_SUCCESS;
 }
+inline cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t h, void* workspace, size_t bytes) {
+  if (!sim::blas::live(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (bytes > 0 && workspace == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  return CUBLAS_STATUS_SUCCESS;  // the emulated GEMMs need no workspace
+}
+#define cublasSetWorkspace cublasSetWorkspace_v2
 #define cublasCreate cublasCreate_v2
 #define cublasDestroy cublasDestroy_v2
 #define cublasSetStream cublasSetStream_v2
