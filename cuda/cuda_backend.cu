@@ -44,6 +44,7 @@ namespace {
 struct DeviceInfo {
   int count = 0;
   std::string why_none;  // the runtime's reason when count is 0
+  int major = 0, minor = 0;  // cuda:0's compute capability
 };
 
 const DeviceInfo& device_info() {
@@ -56,6 +57,10 @@ const DeviceInfo& device_info() {
       i.why_none = std::string(cudaGetErrorString(error)) + ", " + cudaGetErrorName(error);
     } else if (i.count == 0) {
       i.why_none = "cudaGetDeviceCount returned 0";
+    } else if (cudaDeviceGetAttribute(&i.major, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess ||
+               cudaDeviceGetAttribute(&i.minor, cudaDevAttrComputeCapabilityMinor, 0) != cudaSuccess) {
+      cudaGetLastError();
+      i.major = i.minor = 0;  // unknown: check_device says so
     }
     return i;
   }();
@@ -75,6 +80,15 @@ void CudaBackend::check_device(Device device) {
   }
   if (device.index != 0) {
     throw std::runtime_error(device.str() + ": the CUDA backend runs on cuda:0 only (one GPU per process)");
+  }
+  // The kernels are compiled for sm_80 and sm_90 (+ PTX), and use bf16 and sm_80 instructions: an older GPU
+  // would fail at its first kernel with "no kernel image"; say why here instead.
+  if (info.major < 8) {
+    const std::string cc = info.major == 0 ? "an unreadable compute capability"
+                                           : "compute capability " + std::to_string(info.major) + "." +
+                                                 std::to_string(info.minor);
+    throw std::runtime_error(device.str() + " has " + cc + "; glance's CUDA backend needs 8.0 or newer (Ampere, "
+                             "Ada, Hopper and later)");
   }
 }
 
