@@ -2,6 +2,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -20,7 +21,12 @@ int64_t padded_head_dim(int64_t d) { return d <= 32 ? 32 : d <= 64 ? 64 : d <= 1
 
 // x [H, N, d] as a contiguous [H, N, dp] tensor, zero in the columns d .. dp (x itself when already so).
 Tensor pad_head_dim(const Tensor& x, int64_t dp) {
-  if (x.size(2) == dp) return ops::contiguous(x);
+  if (x.size(2) == dp) {
+    // The kernels load 16-byte vectors: a contiguous view whose storage offset is not a multiple of four
+    // floats (a slice of a flat buffer) is copied to a fresh, aligned tensor.
+    Tensor y = ops::contiguous(x);
+    return reinterpret_cast<uintptr_t>(y.raw_data()) % 16 == 0 ? y : ops::clone(y);
+  }
   Tensor y = ops::zeros({x.size(0), x.size(1), dp}, x.dtype(), x.device());
   ops::copy_(ops::narrow(y, 2, 0, x.size(2)), x);
   return y;
@@ -112,6 +118,24 @@ fa::Problem problem_of(const nn::TokenLayout& layout, const Tensor& cu, int64_t 
   return p;
 }
 
+// The half backward keeps dK and dV of a 64-key tile in tensor-core fragments: at head dim 128 it needs
+// about 120 KB of shared memory per block, which A100 and H100 have (163 / 227 KB) but sm_86 / sm_89 GPUs
+// (A10, L4, L40S, RTX 30xx / 40xx: 99 KB) do not.
+void check_half_backward_fits(int dp, int device_index) {
+  const int need = fa::tiles(fa::Kernel::BackwardHalf, dp).smem_bytes;
+  int limit = 0;
+  if (cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device_index) != cudaSuccess) {
+    cudaGetLastError();
+    return;  // unknown: the launch will say
+  }
+  if (need > limit) {
+    throw std::invalid_argument("fused attention (CUDA, bf16/fp16): the backward kernel at head dim " +
+                                std::to_string(dp) + " needs " + std::to_string(need) +
+                                " bytes of shared memory per block; this GPU allows " + std::to_string(limit) +
+                                ": train with head dims up to 64 here, or with the fp32 kernel \"fused\"");
+  }
+}
+
 void check_gradient_device(const Tensor& g, const Tensor& q) {
   if (g.device() != q.device()) {
     throw std::invalid_argument("fused attention backward: the gradient is on " + g.device().str() +
@@ -160,6 +184,9 @@ Tensor fused_attention_half(const Tensor& q_in, const Tensor& k_in, const Tensor
   const Device device = q_in.device();
   const int64_t H = q_in.size(0), N = q_in.size(1), d = q_in.size(2), dp = padded_head_dim(d);
   const Shape padded{H, N, dp};
+  if (autograd::grad_enabled() && (q_in.requires_grad() || k_in.requires_grad() || v_in.requires_grad())) {
+    check_half_backward_fits(static_cast<int>(dp), device.index);  // fail now, not after the forward pass
+  }
   const Tensor q = rounded(pad_head_dim(q_in, dp), type), k = rounded(pad_head_dim(k_in, dp), type),
                v = rounded(pad_head_dim(v_in, dp), type);
   const Tensor cu = ops::to_device(layout.cu_seqlens(), device);  // int32 [B + 1]

@@ -682,4 +682,53 @@ TEST(FusedAttentionKernel, DeterministicHalfPrecisionIsRefused) {
   EXPECT_NE(err.find("deterministic backward exists in fp32 only"), std::string::npos) << err;
 }
 
+// The half backward at head dim 128 needs ~120 KB of shared memory per block: an A100 or H100 has it, an
+// sm_86 / sm_89 GPU (99 KB) does not. There the forward pass of a training step must already refuse, naming
+// the sizes, instead of failing in backward(). (Under the emulator, SIM_OPTIN_SMEM=101376 takes the refusing
+// branch; on an H100 this checks the forward and backward that do fit.)
+TEST(FusedAttentionKernel, HalfBackwardThatCannotFitIsRefusedBeforeTheForwardPass) {
+  if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
+  if (!cuda_backend_present()) GTEST_SKIP() << "no CUDA Backend in this build";
+  glance::cuda::register_fused_attention();
+  const nn::TokenLayout layout = nn::TokenLayout::from_counts({5, 9});
+  Tensor q = ops::to_device(ops::ones({1, 14, 128}), Device::cuda());
+  q.set_requires_grad(true);
+  int limit = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0), cudaSuccess);
+  const int need = fa::tiles(fa::Kernel::BackwardHalf, 128).smem_bytes;
+  std::printf("[ info ] half backward at d 128: %d bytes of shared memory, this GPU allows %d\n", need, limit);
+  if (need > limit) {
+    const std::string err = error_of([&] { nn::attention_kernel("fused_bf16")(q, q, q, layout, 0.1); });
+    EXPECT_NE(err.find("needs " + std::to_string(need) + " bytes of shared memory"), std::string::npos) << err;
+    autograd::NoGradGuard no_grad;  // inference needs only the forward kernel, which fits
+    EXPECT_EQ(error_of([&] { nn::attention_kernel("fused_bf16")(q, q, q, layout, 0.1); }), "(no error)");
+  } else {
+    EXPECT_EQ(error_of([&] { sum(nn::attention_kernel("fused_bf16")(q, q, q, layout, 0.1)).backward(); }),
+              "(no error)");
+  }
+}
+
+// A contiguous view whose storage offset is one float (a slice of a flat buffer) is not 16-byte aligned;
+// the wrapper copies it to an aligned tensor and gives the aligned input's bits.
+TEST(FusedAttentionKernel, MisalignedContiguousViewsAreCopiedNotRefused) {
+  if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
+  if (!cuda_backend_present()) GTEST_SKIP() << "no CUDA Backend in this build";
+  glance::cuda::register_fused_attention();
+  const nn::TokenLayout layout = nn::TokenLayout::from_counts({5, 9});
+  const int64_t H = 2, N = 14, d = 64;
+  const std::vector<float> values = random_normal(static_cast<size_t>(1 + H * N * d), 7);
+  const Tensor flat = ops::to_device(ops::from_vector(values, {1 + H * N * d}), Device::cuda());
+  const Tensor shifted = ops::reshape(ops::narrow(flat, 0, 1, H * N * d), {H, N, d});  // offset: 1 float
+  ASSERT_NE(reinterpret_cast<uintptr_t>(shifted.raw_data()) % 16, 0u);
+  const Tensor aligned = ops::clone(shifted);
+  for (const char* name : {"fused", "fused_bf16"}) {
+    std::string err;
+    Tensor got;
+    err = error_of([&] { got = nn::attention_kernel(name)(shifted, shifted, shifted, layout, 0.125); });
+    ASSERT_EQ(err, "(no error)") << name;
+    const Tensor want = nn::attention_kernel(name)(aligned, aligned, aligned, layout, 0.125);
+    EXPECT_EQ(got.to_vector<float>(), want.to_vector<float>()) << name;
+  }
+}
+
 }  // namespace

@@ -376,7 +376,15 @@ inline std::map<const void*, int>& max_dynamic_smem() {  // cudaFuncSetAttribute
   return m;
 }
 constexpr int kDefaultDynamicSmem = 48 * 1024;  // without the attribute, as on every GPU since Volta
-constexpr int kOptinSmem = 227 * 1024;          // H100's opt-in maximum per block
+// The opt-in maximum of dynamic shared memory per block: H100's 227 KB, or SIM_OPTIN_SMEM bytes (e.g. 101376
+// for an sm_86 / sm_89 GPU, 166912 for an A100).
+inline int optin_smem() {
+  static const int v = [] {
+    const char* e = std::getenv("SIM_OPTIN_SMEM");
+    return e && *e ? std::atoi(e) : 227 * 1024;
+  }();
+  return v;
+}
 
 // Runs `kernel` (a lambda calling the kernel function) for every CTA of `grid`. A configuration the hardware
 // refuses sets the last error, as a failed launch does, and runs nothing.
@@ -746,7 +754,7 @@ inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int device) 
     case cudaDevAttrMultiProcessorCount: *v = 132; break;
     case cudaDevAttrComputeCapabilityMajor: *v = 9; break;
     case cudaDevAttrComputeCapabilityMinor: *v = 0; break;
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = sim::kOptinSmem; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = sim::optin_smem(); break;
     default: return sim::error(cudaErrorInvalidValue);
   }
   return cudaSuccess;
@@ -754,7 +762,7 @@ inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int device) 
 inline cudaError_t cudaFuncSetAttribute(const void* fn, cudaFuncAttribute attr, int value) {
   if (!fn) return sim::error(cudaErrorInvalidDeviceFunction);
   if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return sim::error(cudaErrorInvalidValue);
-  if (value < 0 || value > sim::kOptinSmem) return sim::error(cudaErrorInvalidValue);
+  if (value < 0 || value > sim::optin_smem()) return sim::error(cudaErrorInvalidValue);
   sim::max_dynamic_smem()[fn] = value;
   return cudaSuccess;
 }
