@@ -6,6 +6,8 @@
 // C++ and differ between the CPU (wraps) and the GPU (saturates); nothing in glance relies on them.
 #include "cuda/elementwise.cuh"
 
+#include <cmath>
+
 namespace glance::cuda {
 
 namespace {
@@ -32,7 +34,8 @@ void CudaBackend::fill(const Tensor& out, double value) {
   require_cuda(out, "fill");
   if (out.numel() == 0) return;
   // Zero, contiguous: every dtype's zero is all-zero bytes, and cudaMemset is as fast as a copy engine goes.
-  if (value == 0.0 && out.is_contiguous()) {
+  // (Not -0.0, whose sign bit is set: the kernel writes it, as the CPU does.)
+  if (value == 0.0 && !std::signbit(value) && out.is_contiguous()) {
     GLANCE_CUDA_CHECK(cudaMemsetAsync(out.raw_data(), 0, static_cast<size_t>(out.numel()) * out.itemsize(), 0));
     return;
   }

@@ -3,6 +3,7 @@
 // (stride 0) and offset views. The same op layer (tensor/ops.h) runs on both devices; only the backend differs.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 #include <string>
 
@@ -43,6 +44,18 @@ TEST(CudaElementwise, FillEveryDtypeIntoViewsLeavesTheRestAlone) {
       }
     }
   }
+}
+
+// -0.0 equals 0.0, so the test above cannot see its sign: a contiguous fill must not take the memset path
+// (all-zero bytes, +0.0) for it.
+TEST(CudaElementwise, FillWithNegativeZeroKeepsTheSign) {
+  GLANCE_REQUIRE_CUDA();
+  Tensor x = ops::ones({1000}, DType::Float32, Device::cuda());
+  ops::fill_(x, -0.0);
+  for (float v : x.to_vector<float>()) ASSERT_TRUE(v == 0.0f && std::signbit(v));
+  Tensor y = ops::ones({1000}, DType::Float64, Device::cuda());
+  ops::fill_(y, -0.0);
+  for (double v : y.to_vector<double>()) ASSERT_TRUE(v == 0.0 && std::signbit(v));
 }
 
 TEST(CudaElementwise, CopyEveryDtypePairFromEveryLayout) {
