@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -849,16 +850,56 @@ inline cudaError_t check_copy(void* d, const void* s, size_t n, cudaMemcpyKind k
   return cudaSuccess;
 }
 }  // namespace sim
-inline cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind k) {
-  if (cudaError_t e = sim::check_copy(d, s, n, k); e != cudaSuccess) return e;
+namespace sim {
+// Host waits: the calls after which, on a real GPU, the host thread waits for the device to finish the work
+// queued before them (legacy default stream). The emulator finishes everything at once, so nothing waits here;
+// the counts say how often a real GPU would drain its queue (scripts/cudasim/sync_count_test.cpp).
+//   memcpy_h2d  cudaMemcpy from host memory (the runtime syncs the stream before a pageable upload)
+//   memcpy_d2h  cudaMemcpy to host memory (returns when the bytes are there)
+//   memcpy_d2d  cudaMemcpy between device buffers (synchronous with respect to the host for the non-Async call)
+//   memset      cudaMemset (the non-Async call)
+//   device_sync, stream_sync, event_sync  the explicit waits
+struct HostWaits {
+  std::atomic<int64_t> memcpy_h2d{0}, memcpy_d2h{0}, memcpy_d2d{0}, memset{0}, device_sync{0}, stream_sync{0},
+      event_sync{0};
+  int64_t total() const {
+    return memcpy_h2d + memcpy_d2h + memcpy_d2d + memset + device_sync + stream_sync + event_sync;
+  }
+};
+inline HostWaits& host_waits() {
+  static HostWaits w;
+  return w;
+}
+inline cudaError_t copy_now(void* d, const void* s, size_t n, cudaMemcpyKind k) {
+  if (cudaError_t e = check_copy(d, s, n, k); e != cudaSuccess) return e;
   if (n) std::memmove(d, s, n);
   return cudaSuccess;
 }
+}  // namespace sim
+inline cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind k) {
+  sim::HostWaits& w = sim::host_waits();
+  if (k == cudaMemcpyHostToDevice) ++w.memcpy_h2d;
+  if (k == cudaMemcpyDeviceToHost) ++w.memcpy_d2h;
+  if (k == cudaMemcpyDeviceToDevice) ++w.memcpy_d2d;
+  return sim::copy_now(d, s, n, k);
+}
 inline cudaError_t cudaMemcpyAsync(void* d, const void* s, size_t n, cudaMemcpyKind k, cudaStream_t stream = nullptr) {
   if (stream != nullptr) sim::fail("only the legacy default stream (0) is emulated");
-  return cudaMemcpy(d, s, n, k);
+  return sim::copy_now(d, s, n, k);
 }
+namespace sim {
+inline cudaError_t memset_now(void* d, int v, size_t n) {
+  if (n == 0) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lock(api_mutex());
+    if (!find_allocation(d, n)) return error(cudaErrorInvalidValue);
+  }
+  std::memset(d, v, n);
+  return cudaSuccess;
+}
+}  // namespace sim
 inline cudaError_t cudaMemset(void* d, int v, size_t n) {
+  ++sim::host_waits().memset;
   if (n == 0) return cudaSuccess;
   {
     std::lock_guard<std::mutex> lock(sim::api_mutex());
@@ -869,11 +910,15 @@ inline cudaError_t cudaMemset(void* d, int v, size_t n) {
 }
 inline cudaError_t cudaMemsetAsync(void* d, int v, size_t n, cudaStream_t stream = nullptr) {
   if (stream != nullptr) sim::fail("only the legacy default stream (0) is emulated");
-  return cudaMemset(d, v, n);
+  return sim::memset_now(d, v, n);
 }
-inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }  // every launch and copy has finished already
+inline cudaError_t cudaDeviceSynchronize() {  // every launch and copy has finished already
+  ++sim::host_waits().device_sync;
+  return cudaSuccess;
+}
 inline cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   if (stream != nullptr) sim::fail("only the legacy default stream (0) is emulated");
+  ++sim::host_waits().stream_sync;
   return cudaSuccess;
 }
 
@@ -905,9 +950,13 @@ inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream = nullptr)
 // counts as complete too (the runtime's rule).
 inline cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   if (!sim::live_event(e)) return sim::error(cudaErrorInvalidResourceHandle);
+  ++sim::host_waits().event_sync;
   return cudaSuccess;
 }
-inline cudaError_t cudaEventQuery(cudaEvent_t e) { return cudaEventSynchronize(e); }
+inline cudaError_t cudaEventQuery(cudaEvent_t e) {  // never waits
+  if (!sim::live_event(e)) return sim::error(cudaErrorInvalidResourceHandle);
+  return cudaSuccess;
+}
 inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
   std::lock_guard<std::mutex> lock(sim::api_mutex());
   if (!sim::events().erase(e)) return sim::error(cudaErrorInvalidResourceHandle);
