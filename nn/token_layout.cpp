@@ -57,6 +57,14 @@ Tensor TokenLayout::cu_seqlens() const {
   return ops::from_vector(v);
 }
 
+Tensor TokenLayout::cu_seqlens_on(Device device) const {
+  for (const Tensor& cached : cu_seqlens_cache_) {
+    if (cached.device() == device) return cached;
+  }
+  cu_seqlens_cache_.push_back(ops::to_device(cu_seqlens(), device));
+  return cu_seqlens_cache_.back();
+}
+
 Tensor TokenLayout::clip_of_token() const {
   std::vector<int64_t> v;
   v.reserve(total_tokens());

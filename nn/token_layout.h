@@ -42,6 +42,10 @@ class TokenLayout {
   const std::vector<int64_t>& offsets() const { return offsets_; }  // cu_seqlens as host integers
 
   Tensor cu_seqlens() const;    // int32 [B+1]
+  // cu_seqlens on `device`, uploaded on the first call and kept: every attention layer of a step asks for it,
+  // and each upload from host memory makes the host wait for the GPU's queue to drain. (The cache is not
+  // locked: a layout is used by one thread at a time.)
+  Tensor cu_seqlens_on(Device device) const;
   Tensor clip_of_token() const; // int64 [N_total]: which clip each token belongs to
   const Tensor& t() const { return t_; }
   const Tensor& h() const { return h_; }
@@ -56,6 +60,7 @@ class TokenLayout {
   std::vector<int64_t> offsets_{0};
   Tensor t_, h_, w_, length_;
   Grid grid_;
+  mutable std::vector<Tensor> cu_seqlens_cache_;  // cu_seqlens_on's uploads, one per device
 };
 
 }  // namespace glance::nn

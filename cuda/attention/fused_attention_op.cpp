@@ -149,7 +149,7 @@ Tensor fused_attention_fp32(const Tensor& q_in, const Tensor& k_in, const Tensor
   const Device device = q_in.device();
   const int64_t H = q_in.size(0), N = q_in.size(1), d = q_in.size(2), dp = padded_head_dim(d);
   const Tensor q = pad_head_dim(q_in, dp), k = pad_head_dim(k_in, dp), v = pad_head_dim(v_in, dp);
-  const Tensor cu = ops::to_device(layout.cu_seqlens(), device);  // int32 [B + 1]
+  const Tensor cu = layout.cu_seqlens_on(device);  // int32 [B + 1], uploaded once per layout
   const fa::Problem p = problem_of(layout, cu, H, N, dp, scale);
 
   const Tensor out_padded = Tensor::empty({H, N, dp}, DType::Float32, device);
@@ -189,7 +189,7 @@ Tensor fused_attention_half(const Tensor& q_in, const Tensor& k_in, const Tensor
   }
   const Tensor q = rounded(pad_head_dim(q_in, dp), type), k = rounded(pad_head_dim(k_in, dp), type),
                v = rounded(pad_head_dim(v_in, dp), type);
-  const Tensor cu = ops::to_device(layout.cu_seqlens(), device);  // int32 [B + 1]
+  const Tensor cu = layout.cu_seqlens_on(device);  // int32 [B + 1], uploaded once per layout
   const fa::Problem p = problem_of(layout, cu, H, N, dp, scale);
 
   const Tensor o = half_buffer(H * N * dp, device);

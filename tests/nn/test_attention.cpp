@@ -282,6 +282,10 @@ TEST(TokenLayout, DenseCoordinatesOffsetsAndClipIds) {
   Tensor cu = layout.cu_seqlens();
   EXPECT_EQ(cu.dtype(), DType::Int32);
   EXPECT_EQ(cu.to_vector<int32_t>(), (std::vector<int32_t>{0, 8, 16}));
+  // The per-device copy is made once and handed out again (the same storage), with the same values.
+  Tensor on_cpu = layout.cu_seqlens_on(Device::cpu());
+  EXPECT_EQ(on_cpu.to_vector<int32_t>(), (std::vector<int32_t>{0, 8, 16}));
+  EXPECT_EQ(layout.cu_seqlens_on(Device::cpu()).raw_data(), on_cpu.raw_data());
   Tensor clip = layout.clip_of_token();
   EXPECT_EQ(clip.dtype(), DType::Int64);
   std::vector<int64_t> expected_clip(16, 0);
