@@ -104,9 +104,18 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t axis = 0);
 
 // ---- indexing (index tensors are int64; every index is bounds-checked) ----
-Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index);  // index is 1-D
+// The bounds check reads the index on the host: for an index on a GPU that is a copy back and a wait for the
+// GPU's queue. IndexCheck::AlreadyChecked skips it, for an index the caller has checked before (autograd's
+// backward passes reuse their forward's index); an out-of-range index is then undefined behaviour.
+enum class IndexCheck { Bounds, AlreadyChecked };
+// Throws std::invalid_argument for an index dtype other than int64/int32, std::out_of_range naming the first
+// entry outside [0, size). Reads the index on the host (free for a host index).
+void check_index_bounds(const Tensor& index, int64_t size, const char* op);
+Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index,
+                    IndexCheck check = IndexCheck::Bounds);  // index is 1-D
 Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);        // out has index's shape
 // A copy of x with src added at the positions `index` names along `axis` (torch.scatter_add).
-Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src);
+Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src,
+                   IndexCheck check = IndexCheck::Bounds);
 
 }  // namespace glance::ops

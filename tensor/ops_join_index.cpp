@@ -84,12 +84,14 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t axis) {
 
 namespace {
 
-// Index tensors are int64 (int32 is converted); every entry must lie in [0, size). Checked on the host.
-Tensor checked_index(const Tensor& index, int64_t size, const char* op) {
+// Index tensors are int64 (int32 is converted); every entry must lie in [0, size). Checked on the host, unless
+// the caller says it has been (IndexCheck::AlreadyChecked).
+Tensor checked_index(const Tensor& index, int64_t size, const char* op, IndexCheck check = IndexCheck::Bounds) {
   if (index.dtype() != DType::Int64 && index.dtype() != DType::Int32) {
     throw std::invalid_argument(std::string(op) + ": index must be int64 or int32, got " + dtype_name(index.dtype()));
   }
   Tensor idx = to_dtype(index, DType::Int64);
+  if (check == IndexCheck::AlreadyChecked) return idx;
   for (int64_t v : to_device(idx, Device::cpu()).to_vector<int64_t>()) {
     if (v < 0 || v >= size) {
       throw std::out_of_range(std::string(op) + ": index " + std::to_string(v) + " is out of range for size " +
@@ -110,10 +112,12 @@ void check_index_shape(const Tensor& x, const Tensor& index, int64_t a, const ch
 
 }  // namespace
 
-Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index) {
+void check_index_bounds(const Tensor& index, int64_t size, const char* op) { checked_index(index, size, op); }
+
+Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index, IndexCheck check) {
   int64_t a = normalize_axis(axis, x.dim(), "index_select");
   if (index.dim() != 1) throw std::invalid_argument("index_select: index must be 1-D, got " + shape_str(index.shape()));
-  Tensor idx = checked_index(index, x.shape()[a], "index_select");
+  Tensor idx = checked_index(index, x.shape()[a], "index_select", check);
   Shape shape = x.shape();
   shape[a] = idx.numel();
   Tensor out = Tensor::empty(shape, x.dtype(), x.device());
@@ -130,7 +134,7 @@ Tensor gather(const Tensor& x, int64_t axis, const Tensor& index) {
   return out;
 }
 
-Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src) {
+Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src, IndexCheck check) {
   int64_t a = normalize_axis(axis, x.dim(), "scatter_add");
   check_index_shape(x, index, a, "scatter_add");
   if (src.device() != x.device()) {
@@ -141,7 +145,7 @@ Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Ten
                                 shape_str(src.shape()) + ") must have the index's shape " + shape_str(index.shape()) +
                                 " and the input's dtype " + dtype_name(x.dtype()));
   }
-  Tensor idx = checked_index(index, x.shape()[a], "scatter_add");
+  Tensor idx = checked_index(index, x.shape()[a], "scatter_add", check);
   Tensor out = clone(x);
   backend_for(x.device()).scatter_add(out, a, idx, src);
   return out;

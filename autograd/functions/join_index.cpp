@@ -44,15 +44,25 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t axis) {
   return split(x, sizes, axis);
 }
 
-Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index) {
-  Tensor out = ops::index_select(x, axis, index);
+Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index_in) {
+  // A host index for a GPU tensor: checked on the host (where it is), moved to x's device once, and that copy
+  // serves the forward and the backward. Moving it again in the backward, or checking a device copy (which
+  // reads it back), would make the host wait for the GPU's queue in the middle of the step.
+  Tensor index = index_in;
+  ops::IndexCheck check = ops::IndexCheck::Bounds;
+  if (index_in.device() != x.device()) {
+    ops::check_index_bounds(index_in, x.shape()[normalize_axis(axis, x.dim(), "index_select")], "index_select");
+    index = ops::to_device(index_in, x.device());
+    check = ops::IndexCheck::AlreadyChecked;
+  }
+  Tensor out = ops::index_select(x, axis, index, check);
   // Row i of the output came from row index[i]: add it back there (repeated indices add up).
   record("index_select", {x}, out, [x, axis, index](const Tensor& g) -> std::vector<Tensor> {
     int64_t a = normalize_axis(axis, x.dim(), "index_select");
     Shape lifted(x.dim(), 1);
     lifted[a] = index.numel();
     Tensor idx = ops::contiguous(ops::expand(ops::reshape(ops::to_dtype(index, DType::Int64), lifted), g.shape()));
-    return {ops::scatter_add(ops::zeros_like(x), a, idx, ops::contiguous(g))};
+    return {ops::scatter_add(ops::zeros_like(x), a, idx, ops::contiguous(g), ops::IndexCheck::AlreadyChecked)};
   });
   return out;
 }
@@ -60,7 +70,7 @@ Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index) {
 Tensor gather(const Tensor& x, int64_t axis, const Tensor& index) {
   Tensor out = ops::gather(x, axis, index);
   record("gather", {x}, out, [x, axis, index](const Tensor& g) -> std::vector<Tensor> {
-    return {ops::scatter_add(ops::zeros_like(x), axis, index, g)};
+    return {ops::scatter_add(ops::zeros_like(x), axis, index, g, ops::IndexCheck::AlreadyChecked)};  // checked above
   });
   return out;
 }

@@ -69,18 +69,35 @@ TEST(CudaAutograd, SmallNetworkForwardAndBackwardMatchTheCpu) {
     Tensor loss_c = forward(pc, tokens, labels);
     loss_c.backward();
 
-    Params pg = on_device(base, gpu());
-    Tensor loss_g = forward(pg, to_gpu(tokens), to_gpu(labels));
-    EXPECT_TRUE(loss_g.device().is_cuda());
-    loss_g.backward();
+    // The token index on the GPU, and left on the host (index_select moves it once, for forward and backward).
+    for (bool host_index : {false, true}) {
+      Params pg = on_device(base, gpu());
+      Tensor loss_g = forward(pg, host_index ? tokens : to_gpu(tokens), to_gpu(labels));
+      EXPECT_TRUE(loss_g.device().is_cuda());
+      loss_g.backward();
 
-    const double t = d == DType::Float32 ? 1e-4 : 1e-10;
-    expect_close(loss_c, loss_g, t, t, std::string("loss ") + dtype_name(d));
-    for (const auto& [name, leaf] : pc.t) {
-      ASSERT_TRUE(pg.t[name].grad().defined()) << name;
-      EXPECT_TRUE(pg.t[name].grad().device().is_cuda()) << name;
-      expect_close(leaf.grad(), pg.t[name].grad(), t, t, "grad of " + name + " " + dtype_name(d));
+      const double t = d == DType::Float32 ? 1e-4 : 1e-10;
+      const std::string what = std::string(dtype_name(d)) + (host_index ? ", host index" : ", device index");
+      expect_close(loss_c, loss_g, t, t, "loss " + what);
+      for (const auto& [name, leaf] : pc.t) {
+        ASSERT_TRUE(pg.t[name].grad().defined()) << name;
+        EXPECT_TRUE(pg.t[name].grad().device().is_cuda()) << name;
+        expect_close(leaf.grad(), pg.t[name].grad(), t, t, "grad of " + name + " " + what);
+      }
     }
+  }
+}
+
+TEST(CudaAutograd, HostIndexOutOfRangeIsNamedBeforeAnyUpload) {
+  GLANCE_REQUIRE_CUDA();
+  Tensor table = ops::to_device(ops::zeros({20, 4}), gpu());
+  table.set_requires_grad();
+  try {
+    index_select(table, 0, ops::from_vector(std::vector<int64_t>{3, 20, 1}));
+    FAIL() << "no error";
+  } catch (const std::out_of_range& e) {
+    EXPECT_NE(std::string(e.what()).find("index_select: index 20 is out of range for size 20"), std::string::npos)
+        << e.what();
   }
 }
 

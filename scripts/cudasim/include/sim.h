@@ -17,6 +17,8 @@
 // the memory model beyond barriers (no reordering, no races between CTAs: CTAs run one after another),
 // register/shared-memory limits of the real chip beyond the launch limits, host pointers read by kernels.
 #pragma once
+#include <dlfcn.h>
+#include <execinfo.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -877,6 +879,19 @@ inline cudaError_t copy_now(void* d, const void* s, size_t n, cudaMemcpyKind k) 
 }
 }  // namespace sim
 inline cudaError_t cudaMemcpy(void* d, const void* s, size_t n, cudaMemcpyKind k) {
+  static const bool trace = [] { const char* e = std::getenv("SIM_TRACE_WAITS"); return e && *e == '1'; }();
+  if (trace) {  // the call and its callers as offsets into the binary, for addr2line -f -C -e test_sim
+    void* frames[8];
+    const int depth = backtrace(frames, 8);
+    std::fprintf(stderr, "[sim wait] cudaMemcpy kind %d, %zu bytes, callers", int(k), n);
+    for (int i = 1; i < depth; ++i) {
+      Dl_info info;
+      if (dladdr(frames[i], &info) && info.dli_fbase) {
+        std::fprintf(stderr, " %#lx", static_cast<unsigned long>(static_cast<char*>(frames[i]) - static_cast<char*>(info.dli_fbase)));
+      }
+    }
+    std::fprintf(stderr, "\n");
+  }
   sim::HostWaits& w = sim::host_waits();
   if (k == cudaMemcpyHostToDevice) ++w.memcpy_h2d;
   if (k == cudaMemcpyDeviceToHost) ++w.memcpy_d2h;
