@@ -13,6 +13,7 @@
 
 #include "nn/attention/kernel.h"
 #include "nn/attention/multi_head.h"
+#include "nn/expect_throw.h"
 #include "nn/token_layout.h"
 #include "nn/transformer.h"
 #include "tensor/random.h"
@@ -21,6 +22,7 @@ namespace {
 
 using namespace glance;
 using namespace glance::nn;
+using glance::testing::expect_throw_containing;
 
 void expect_close(const std::vector<float>& got, const std::vector<float>& expected, double tol, const std::string& what) {
   ASSERT_EQ(got.size(), expected.size()) << what;
@@ -31,16 +33,6 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& expec
     if (err > worst) worst = err, where = i;
   }
   EXPECT_LE(worst, tol) << what << ": worst error at " << where << ": " << got[where] << " vs " << expected[where];
-}
-
-void expect_throw_containing(const std::function<void()>& f, const std::vector<std::string>& pieces) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception; expected one containing '" << pieces.front() << "'";
-  } catch (const std::exception& e) {
-    std::string message = e.what();
-    for (const auto& piece : pieces) EXPECT_NE(message.find(piece), std::string::npos) << "message: " << message;
-  }
 }
 
 std::vector<float> rows_of(const std::vector<float>& v, int64_t start, int64_t count, int64_t width) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "autograd/functions.h"
+#include "nn/expect_throw.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
 #include "nn/optim/loss_scaler.h"
@@ -19,16 +20,7 @@ namespace {
 
 using namespace glance;
 using namespace glance::nn;
-
-void expect_throw_containing(const std::function<void()>& f, const std::vector<std::string>& pieces) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception; expected one containing '" << pieces.front() << "'";
-  } catch (const std::invalid_argument& e) {
-    std::string message = e.what();
-    for (const auto& piece : pieces) EXPECT_NE(message.find(piece), std::string::npos) << "message: " << message;
-  }
-}
+using glance::testing::expect_throw_containing;
 
 std::vector<double> values(const Tensor& t) { return ops::to_dtype(t, DType::Float64).to_vector<double>(); }
 
@@ -149,18 +141,18 @@ TEST(LossScaler, LargeFiniteGradientWhosePlainSumOverflowsIsFinite) {
 TEST(LossScaler, BadOptionsThrowNamingTheOptionAndValue) {
   const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
   auto make = [](LossScalerOptions o) { return [o] { LossScaler scaler(o); }; };
-  expect_throw_containing(make({.init_scale = 0.0}), {"init_scale", "0"});
-  expect_throw_containing(make({.init_scale = -3.0}), {"init_scale", "-3"});
-  expect_throw_containing(make({.init_scale = inf}), {"init_scale", "inf"});
-  expect_throw_containing(make({.init_scale = nan}), {"init_scale", "nan"});
-  expect_throw_containing(make({.growth_factor = 1.0}), {"growth_factor", "1"});
-  expect_throw_containing(make({.growth_factor = 0.5}), {"growth_factor", "0.5"});
-  expect_throw_containing(make({.backoff_factor = 0.0}), {"backoff_factor", "0"});
-  expect_throw_containing(make({.backoff_factor = 1.0}), {"backoff_factor", "1"});
-  expect_throw_containing(make({.backoff_factor = 1.5}), {"backoff_factor", "1.5"});
-  expect_throw_containing(make({.backoff_factor = nan}), {"backoff_factor", "nan"});
-  expect_throw_containing(make({.growth_interval = 0}), {"growth_interval", "0"});
-  expect_throw_containing(make({.growth_interval = -2}), {"growth_interval", "-2"});
+  expect_throw_containing<std::invalid_argument>(make({.init_scale = 0.0}), {"init_scale", "0"});
+  expect_throw_containing<std::invalid_argument>(make({.init_scale = -3.0}), {"init_scale", "-3"});
+  expect_throw_containing<std::invalid_argument>(make({.init_scale = inf}), {"init_scale", "inf"});
+  expect_throw_containing<std::invalid_argument>(make({.init_scale = nan}), {"init_scale", "nan"});
+  expect_throw_containing<std::invalid_argument>(make({.growth_factor = 1.0}), {"growth_factor", "1"});
+  expect_throw_containing<std::invalid_argument>(make({.growth_factor = 0.5}), {"growth_factor", "0.5"});
+  expect_throw_containing<std::invalid_argument>(make({.backoff_factor = 0.0}), {"backoff_factor", "0"});
+  expect_throw_containing<std::invalid_argument>(make({.backoff_factor = 1.0}), {"backoff_factor", "1"});
+  expect_throw_containing<std::invalid_argument>(make({.backoff_factor = 1.5}), {"backoff_factor", "1.5"});
+  expect_throw_containing<std::invalid_argument>(make({.backoff_factor = nan}), {"backoff_factor", "nan"});
+  expect_throw_containing<std::invalid_argument>(make({.growth_interval = 0}), {"growth_interval", "0"});
+  expect_throw_containing<std::invalid_argument>(make({.growth_interval = -2}), {"growth_interval", "-2"});
   EXPECT_NO_THROW(LossScaler());
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/expect_throw.h"
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
@@ -25,16 +26,7 @@ namespace {
 
 using namespace glance;
 using namespace glance::nn;
-
-void expect_throw_containing(const std::function<void()>& f, const std::vector<std::string>& pieces) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception; expected one containing '" << pieces.front() << "'";
-  } catch (const std::exception& e) {
-    std::string message = e.what();
-    for (const auto& piece : pieces) EXPECT_NE(message.find(piece), std::string::npos) << "message: " << message;
-  }
-}
+using glance::testing::expect_throw_containing;
 
 Tensor param(const std::vector<double>& values) {
   Tensor p = ops::from_vector<double>(values);

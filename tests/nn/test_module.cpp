@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/expect_throw.h"
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
 #include "nn/module.h"
@@ -22,16 +23,7 @@ namespace {
 
 using namespace glance;
 using namespace glance::nn;
-
-void expect_throw_containing(const std::function<void()>& f, const std::vector<std::string>& pieces) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception; expected one containing '" << pieces.front() << "'";
-  } catch (const std::exception& e) {
-    std::string message = e.what();
-    for (const auto& piece : pieces) EXPECT_NE(message.find(piece), std::string::npos) << "message: " << message;
-  }
-}
+using glance::testing::expect_throw_containing;
 
 BlockConfig small_block() {
   BlockConfig c;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "nn/dropout.h"
+#include "nn/expect_throw.h"
 #include "nn/layer_norm.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
@@ -27,17 +28,8 @@ namespace {
 
 using namespace glance;
 using namespace glance::nn;
+using glance::testing::expect_throw_containing;
 namespace fs = std::filesystem;
-
-void expect_throw_containing(const std::function<void()>& f, const std::vector<std::string>& pieces) {
-  try {
-    f();
-    ADD_FAILURE() << "no exception; expected one containing '" << pieces.front() << "'";
-  } catch (const std::exception& e) {
-    std::string message = e.what();
-    for (const auto& piece : pieces) EXPECT_NE(message.find(piece), std::string::npos) << "message: " << message;
-  }
-}
 
 // A file path in a fresh per-test directory, removed at the end of the test.
 class TrainingState : public ::testing::Test {
