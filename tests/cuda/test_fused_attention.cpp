@@ -518,6 +518,28 @@ bool cuda_backend_present() {
   }
 }
 
+// The registered autograd kernel `name` on GPU copies of in.q, in.k, in.v ([H, N, d] each, packed per
+// `layout`), then sum(out * in.dout) backpropagated: out and the three gradients, as host doubles.
+struct KernelRun {
+  std::vector<double> out, dq, dk, dv;
+};
+KernelRun run_registered_kernel(const char* name, const Inputs& in, const nn::TokenLayout& layout, int64_t H, int64_t d,
+                                double scale) {
+  const int64_t N = layout.total_tokens();
+  auto on_gpu = [&](const std::vector<float>& x) {
+    Tensor t = ops::to_device(ops::from_vector(x, {H, N, d}), Device::cuda());
+    t.set_requires_grad(true);
+    return t;
+  };
+  Tensor q = on_gpu(in.q), k = on_gpu(in.k), v = on_gpu(in.v);
+  const Tensor w = ops::to_device(ops::from_vector(in.dout, {H, N, d}), Device::cuda());
+  const Tensor out = nn::attention_kernel(name)(q, k, v, layout, scale);
+  EXPECT_EQ(out.dtype(), DType::Float32) << name;
+  sum(out * w).backward();
+  auto host = [](const Tensor& t) { return glance::testing::as_doubles(ops::to_device(t, Device::cpu())); };
+  return {host(out), host(q.grad()), host(k.grad()), host(v.grad())};
+}
+
 TEST(FusedAttentionKernel, RejectsTensorsOffTheGpu) {
   if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
   const nn::TokenLayout layout = nn::TokenLayout::from_counts({4});
@@ -531,31 +553,22 @@ TEST(FusedAttentionKernel, RegisteredKernelMatchesTiledCpuValuesAndGradients) {
   if (!cuda_backend_present()) GTEST_SKIP() << "no CUDA Backend in this build (tensors cannot live on cuda yet)";
   glance::cuda::register_fused_attention();
   const nn::TokenLayout layout = nn::TokenLayout::from_counts(kRaggedPack);
-  const int64_t H = 2, N = layout.total_tokens();
+  const int64_t H = 2;
   // 64 runs as is; 80 (ViT-H) and 16 are zero-padded to 128 and 32 by the wrapper.
   for (int64_t d : {64, 80, 16}) {
     for (const char* name : {"fused", "fused_deterministic"}) {
       const double scale = 1.0 / std::sqrt(double(d));
       const Pack pack(kRaggedPack);
       const Inputs in = random_inputs(pack, int(H), int(d), 80 + int(d));
-      auto on_gpu = [&](const std::vector<float>& x) {
-        Tensor t = ops::to_device(ops::from_vector(x, {H, N, d}), Device::cuda());
-        t.set_requires_grad(true);
-        return t;
-      };
-      Tensor q = on_gpu(in.q), k = on_gpu(in.k), v = on_gpu(in.v);
-      const Tensor w = ops::to_device(ops::from_vector(in.dout, {H, N, d}), Device::cuda());
-      const Tensor out = nn::attention_kernel(name)(q, k, v, layout, scale);
-      sum(out * w).backward();
-      auto host = [](const Tensor& t) { return glance::testing::as_doubles(ops::to_device(t, Device::cpu())); };
+      const KernelRun got = run_registered_kernel(name, in, layout, H, d, scale);
       const Forward64 ref = reference_forward(to_doubles(in.q), to_doubles(in.k), to_doubles(in.v), pack, int(H),
                                               int(d), scale);
       const Grads64 grads = reference_grads(in.q, in.k, in.v, in.dout, pack, int(H), int(d), scale);
       const std::string what = std::string(name) + ", d " + std::to_string(d);
-      glance::testing::expect_all_close(host(out), ref.out, kFp32ForwardTol, what + " out");
-      glance::testing::expect_all_close(host(q.grad()), grads.dq, kFp32GradTol, what + " dq");
-      glance::testing::expect_all_close(host(k.grad()), grads.dk, kFp32GradTol, what + " dk");
-      glance::testing::expect_all_close(host(v.grad()), grads.dv, kFp32GradTol, what + " dv");
+      glance::testing::expect_all_close(got.out, ref.out, kFp32ForwardTol, what + " out");
+      glance::testing::expect_all_close(got.dq, grads.dq, kFp32GradTol, what + " dq");
+      glance::testing::expect_all_close(got.dk, grads.dk, kFp32GradTol, what + " dk");
+      glance::testing::expect_all_close(got.dv, grads.dv, kFp32GradTol, what + " dv");
     }
   }
 }
@@ -577,33 +590,23 @@ void check_mixed_precision_kernel(const char* name, double out_tol, double grad_
   glance::cuda::register_fused_attention();
   const Pack pack(kRaggedPack);
   const nn::TokenLayout layout = nn::TokenLayout::from_counts(kRaggedPack);
-  const int64_t H = 2, N = layout.total_tokens();
+  const int64_t H = 2;
   for (int64_t d : {64, 16}) {
     const double scale = 1.0 / std::sqrt(double(d));
     const Inputs in = random_inputs(pack, int(H), int(d), 110 + int(d));
-    auto on_gpu = [&](const std::vector<float>& x) {
-      Tensor t = ops::to_device(ops::from_vector(x, {H, N, d}), Device::cuda());
-      t.set_requires_grad(true);
-      return t;
-    };
-    Tensor q = on_gpu(in.q), k = on_gpu(in.k), v = on_gpu(in.v);
-    const Tensor w = ops::to_device(ops::from_vector(in.dout, {H, N, d}), Device::cuda());
-    const Tensor out = nn::attention_kernel(name)(q, k, v, layout, scale);
-    EXPECT_EQ(out.dtype(), DType::Float32);
-    sum(out * w).backward();
+    const KernelRun got = run_registered_kernel(name, in, layout, H, d, scale);
     const Inputs r{rounded_to<T>(in.q), rounded_to<T>(in.k), rounded_to<T>(in.v), rounded_to<T>(in.dout)};
     const Forward64 ref = reference_forward(to_doubles(r.q), to_doubles(r.k), to_doubles(r.v), pack, int(H), int(d),
                                             scale);
     const Grads64 grads = reference_grads(r.q, r.k, r.v, r.dout, pack, int(H), int(d), scale);
-    auto host = [](const Tensor& t) { return glance::testing::as_doubles(ops::to_device(t, Device::cpu())); };
     const std::string what = std::string(name) + ", d " + std::to_string(d);
     std::printf("[ info ] %s: worst out %.3g (bound %.3g), dq %.3g, dk %.3g, dv %.3g (bound %.3g)\n", what.c_str(),
-                worst_error(host(out), ref.out), out_tol, worst_error(host(q.grad()), grads.dq),
-                worst_error(host(k.grad()), grads.dk), worst_error(host(v.grad()), grads.dv), grad_tol);
-    glance::testing::expect_all_close(host(out), ref.out, out_tol, what + " out");
-    glance::testing::expect_all_close(host(q.grad()), grads.dq, grad_tol, what + " dq");
-    glance::testing::expect_all_close(host(k.grad()), grads.dk, grad_tol, what + " dk");
-    glance::testing::expect_all_close(host(v.grad()), grads.dv, grad_tol, what + " dv");
+                worst_error(got.out, ref.out), out_tol, worst_error(got.dq, grads.dq), worst_error(got.dk, grads.dk),
+                worst_error(got.dv, grads.dv), grad_tol);
+    glance::testing::expect_all_close(got.out, ref.out, out_tol, what + " out");
+    glance::testing::expect_all_close(got.dq, grads.dq, grad_tol, what + " dq");
+    glance::testing::expect_all_close(got.dk, grads.dk, grad_tol, what + " dk");
+    glance::testing::expect_all_close(got.dv, grads.dv, grad_tol, what + " dv");
   }
 }
 
@@ -632,32 +635,26 @@ TEST(FusedAttentionKernel, Fp16GradientsUnderflowWithoutLossScaling) {
   const std::vector<int64_t> counts{1, 7, 64, 197};
   const Pack pack(counts);
   const nn::TokenLayout layout = nn::TokenLayout::from_counts(counts);
-  const int64_t H = 2, N = layout.total_tokens(), d = 64;
+  const int64_t H = 2, d = 64;
   const double scale = 1.0 / std::sqrt(double(d));
   Inputs in = random_inputs(pack, int(H), int(d), 123);
   for (float& x : in.dout) x *= 1e-7f;
   const Grads64 ref = reference_grads(in.q, in.k, in.v, in.dout, pack, int(H), int(d), scale);
 
-  // Largest error of dq, dk, dv relative to each one's largest |value|.
+  // Largest error of dq, dk, dv relative to each one's largest |value|. The loss scaled by S is the incoming
+  // gradient scaled by S (exactly: S is a power of two).
   auto relative_error = [&](const char* kernel, double loss_scale) {
-    auto on_gpu = [&](const std::vector<float>& x) {
-      Tensor t = ops::to_device(ops::from_vector(x, {H, N, d}), Device::cuda());
-      t.set_requires_grad(true);
-      return t;
-    };
-    Tensor q = on_gpu(in.q), k = on_gpu(in.k), v = on_gpu(in.v);
-    const Tensor w = ops::to_device(ops::from_vector(in.dout, {H, N, d}), Device::cuda());
-    const Tensor out = nn::attention_kernel(kernel)(q, k, v, layout, scale);
-    (sum(out * w) * loss_scale).backward();
+    Inputs scaled = in;
+    for (float& x : scaled.dout) x *= static_cast<float>(loss_scale);
+    const KernelRun got = run_registered_kernel(kernel, scaled, layout, H, d, scale);
     double worst = 0;
-    const std::pair<Tensor, const std::vector<double>*> pairs[3] = {{q.grad(), &ref.dq}, {k.grad(), &ref.dk},
-                                                                      {v.grad(), &ref.dv}};
+    const std::pair<const std::vector<double>*, const std::vector<double>*> pairs[3] = {
+        {&got.dq, &ref.dq}, {&got.dk, &ref.dk}, {&got.dv, &ref.dv}};
     for (const auto& [grad, want] : pairs) {
-      const std::vector<double> got = glance::testing::as_doubles(ops::to_device(grad, Device::cpu()));
       double largest = 0, err = 0;
-      for (size_t i = 0; i < got.size(); ++i) {
+      for (size_t i = 0; i < grad->size(); ++i) {
         largest = std::max(largest, std::fabs((*want)[i]));
-        err = std::max(err, std::fabs(got[i] / loss_scale - (*want)[i]));
+        err = std::max(err, std::fabs((*grad)[i] / loss_scale - (*want)[i]));
       }
       worst = std::max(worst, err / largest);
     }
