@@ -851,8 +851,6 @@ inline cudaError_t check_copy(void* d, const void* s, size_t n, cudaMemcpyKind k
   if (src_dev ? !find_allocation(s, n) : is_device(s)) return error(cudaErrorInvalidValue);
   return cudaSuccess;
 }
-}  // namespace sim
-namespace sim {
 // Host waits: the calls after which, on a real GPU, the host thread waits for the device to finish the work
 // queued before them (legacy default stream). The emulator finishes everything at once, so nothing waits here;
 // the counts say how often a real GPU would drain its queue (scripts/cudasim/sync_count_test.cpp).
@@ -864,9 +862,6 @@ namespace sim {
 struct HostWaits {
   std::atomic<int64_t> memcpy_h2d{0}, memcpy_d2h{0}, memcpy_d2d{0}, memset{0}, device_sync{0}, stream_sync{0},
       event_sync{0};
-  int64_t total() const {
-    return memcpy_h2d + memcpy_d2h + memcpy_d2d + memset + device_sync + stream_sync + event_sync;
-  }
 };
 inline HostWaits& host_waits() {
   static HostWaits w;
@@ -915,13 +910,7 @@ inline cudaError_t memset_now(void* d, int v, size_t n) {
 }  // namespace sim
 inline cudaError_t cudaMemset(void* d, int v, size_t n) {
   ++sim::host_waits().memset;
-  if (n == 0) return cudaSuccess;
-  {
-    std::lock_guard<std::mutex> lock(sim::api_mutex());
-    if (!sim::find_allocation(d, n)) return sim::error(cudaErrorInvalidValue);
-  }
-  std::memset(d, v, n);
-  return cudaSuccess;
+  return sim::memset_now(d, v, n);
 }
 inline cudaError_t cudaMemsetAsync(void* d, int v, size_t n, cudaStream_t stream = nullptr) {
   if (stream != nullptr) sim::fail("only the legacy default stream (0) is emulated");
