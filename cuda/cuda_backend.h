@@ -40,6 +40,7 @@ class CudaBackend final : public Backend {
   void copy_to_host(void* dst, const void* src, size_t nbytes) override;
 
   void fill(const Tensor& out, double value) override;
+  void arange(const Tensor& out, double start, double step) override;
   void copy(const Tensor& out, const Tensor& in) override;
   void unary(UnaryOp op, const Tensor& out, const Tensor& in) override;
   void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, double scalar_b) override;

@@ -42,6 +42,29 @@ void CudaBackend::fill(const Tensor& out, double value) {
   GLANCE_DISPATCH(out.dtype(), T, { launch_map<T>("fill", FillFn<T>{convert<T>(value)}, out, {}); });
 }
 
+namespace {
+
+// One element per thread step: out[i] = start + i * step in double, as the CPU computes it, then converted.
+template <typename T>
+__global__ void arange_kernel(T* out, int64_t n, double start, double step) {
+  for (int64_t i = global_thread_id(); i < n; i += global_thread_count()) {
+    out[i] = convert<T>(start + static_cast<double>(i) * step);
+  }
+}
+
+}  // namespace
+
+void CudaBackend::arange(const Tensor& out, double start, double step) {
+  require_cuda(out, "arange");
+  if (out.dim() != 1 || !out.is_contiguous()) throw std::logic_error("cuda arange: expected a contiguous 1-D tensor");
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  GLANCE_DISPATCH(out.dtype(), T, {
+    arange_kernel<T><<<blocks_for(n), kThreads>>>(static_cast<T*>(out.raw_data()), n, start, step);
+  });
+  GLANCE_CUDA_CHECK_LAUNCH();
+}
+
 void CudaBackend::copy(const Tensor& out, const Tensor& in) {
   require_cuda(out, "copy");
   require_cuda(in, "copy");

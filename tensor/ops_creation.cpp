@@ -3,6 +3,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "tensor/backend.h"
 #include "tensor/ops.h"
 
 namespace glance::ops {
@@ -25,12 +26,9 @@ Tensor arange(double start, double end, double step, DType dtype, Device device)
   if (step == 0) throw std::invalid_argument("arange: step must not be 0");
   double count = std::ceil((end - start) / step);
   int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
-  Tensor host = Tensor::empty({n}, dtype);
-  GLANCE_DISPATCH(dtype, T, {
-    T* p = host.data<T>();
-    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(start + static_cast<double>(i) * step);
-  });
-  return to_device(host, device);
+  Tensor out = Tensor::empty({n}, dtype, device);
+  if (n > 0) backend_for(device).arange(out, start, step);  // on the device: nothing to upload
+  return out;
 }
 
 Tensor eye(int64_t n, DType dtype, Device device) {

@@ -265,6 +265,13 @@ void CpuBackend::fill(const Tensor& out, double value) {
   });
 }
 
+void CpuBackend::arange(const Tensor& out, double start, double step) {
+  GLANCE_DISPATCH(out.dtype(), T, {
+    T* o = out.data<T>();
+    for (int64_t i = 0; i < out.numel(); ++i) o[i] = convert<T>(start + static_cast<double>(i) * step);
+  });
+}
+
 void CpuBackend::copy(const Tensor& out, const Tensor& in) {
   GLANCE_DISPATCH(out.dtype(), O, { GLANCE_DISPATCH(in.dtype(), I, { copy_typed<O, I>(out, in); }); });
 }
