@@ -130,14 +130,21 @@ Tensor mean_per_clip(const Tensor& x, const nn::TokenLayout& layout) {
   if (x.dim() != 2 || x.size(0) != N) {
     throw std::invalid_argument("mean_per_clip: expected x [" + std::to_string(N) + ", D], got " + shape_str(x.shape()));
   }
-  // averaging matrix A [B, N]: A[b, i] = 1/n_b for the tokens of clip b, so A x is the per-clip mean.
-  std::vector<double> a(static_cast<size_t>(B * N), 0.0);
   for (int64_t b = 0; b < B; ++b) {
-    const int64_t n = layout.clip_tokens(b);
-    if (n == 0) throw std::invalid_argument("mean_per_clip: clip " + std::to_string(b) + " has no tokens");
-    for (int64_t i = layout.clip_begin(b); i < layout.clip_begin(b) + n; ++i) a[b * N + i] = 1.0 / double(n);
+    if (layout.clip_tokens(b) == 0) throw std::invalid_argument("mean_per_clip: clip " + std::to_string(b) + " has no tokens");
   }
-  return matmul(ops::to_device(to_dtype(ops::from_vector(a, {B, N}), x.dtype()), x.device()), x);
+  // The averaging matrix A [B, N], A[b, i] = 1/n_b for the tokens of clip b (cu[b] <= i < cu[b+1]), so A x is
+  // the per-clip mean. It is built where x lives, from cu_seqlens (the copy the attention layers already
+  // uploaded) and a device arange: no upload at the end of the forward pass, when the GPU's queue is full.
+  const Device device = x.device();
+  const Tensor cu = layout.cu_seqlens_on(device);                           // int32 [B + 1]
+  const Tensor begin = ops::unsqueeze(ops::narrow(cu, 0, 0, B), 1);       // [B, 1]
+  const Tensor end = ops::unsqueeze(ops::narrow(cu, 0, 1, B), 1);         // [B, 1]
+  const Tensor token = ops::unsqueeze(ops::arange(0, double(N), 1, DType::Int32, device), 0);  // [1, N]
+  const DType dt = x.dtype();
+  const Tensor in_clip = ops::to_dtype(token >= begin, dt) * ops::to_dtype(token < end, dt);  // [B, N] 0/1
+  const Tensor a = in_clip / ops::to_dtype(end - begin, dt);                                    // [B, N]
+  return matmul(a, x);
 }
 
 Tensor RLTransformer::features(const Tensor& tubelets, const nn::TokenLayout& layout,
