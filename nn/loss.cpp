@@ -26,15 +26,21 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
     throw std::invalid_argument("cross_entropy: label_smoothing must be in [0, 1], got " + std::to_string(label_smoothing));
   }
   int64_t classes = logits.size(1);
+  const FusedKernels* fused = fused_kernels(logits.device());
+  const bool use_fused = fused && fused->softmax_cross_entropy && reduction == Reduction::Mean &&
+                         is_floating(logits.dtype()) && logits.size(0) > 0;
+  // Labels already on the GPU go straight to the fused kernel, which writes NaN for a row whose label is out
+  // of range: no read-back. Everything else is checked on the host.
+  if (use_fused && !labels.device().is_cpu() && labels.device() == logits.device()) {
+    return fused_cross_entropy_mean(*fused, logits, labels, label_smoothing);
+  }
   Tensor y = ops::to_device(ops::to_dtype(labels, DType::Int64), Device::cpu());
   for (int64_t v : y.to_vector<int64_t>()) {
     if (v < 0 || v >= classes) {
       throw std::out_of_range("cross_entropy: label " + std::to_string(v) + " is outside [0, " + std::to_string(classes) + ")");
     }
   }
-  const FusedKernels* fused = fused_kernels(logits.device());
-  if (fused && fused->softmax_cross_entropy && reduction == Reduction::Mean && is_floating(logits.dtype()) &&
-      logits.size(0) > 0) {
+  if (use_fused) {
     // One kernel for the loss of every row and its gradient (nn/fused.h); the same formula as below.
     return fused_cross_entropy_mean(*fused, logits, ops::to_device(y, logits.device()), label_smoothing);
   }
@@ -62,6 +68,24 @@ double accuracy(const Tensor& logits, const Tensor& labels) {
   int64_t hits = 0;
   for (size_t i = 0; i < p.size(); ++i) hits += p[i] == l[i];
   return static_cast<double>(hits) / static_cast<double>(p.size());
+}
+
+LossAndAccuracy read_loss_and_accuracy(const Tensor& loss, const Tensor& logits, const Tensor& labels) {
+  if (loss.numel() != 1) throw std::invalid_argument("read_loss_and_accuracy: loss must be a scalar, got " + shape_str(loss.shape()));
+  const int64_t rows = logits.size(0);
+  if (logits.dim() != 2 || labels.numel() != rows) {
+    throw std::invalid_argument("read_loss_and_accuracy: expected logits [N, C] and labels [N], got " +
+                                shape_str(logits.shape()) + " and " + shape_str(labels.shape()));
+  }
+  if (rows == 0) return {loss.item(), 0.0};
+  const Device device = logits.device();
+  // Both numbers as one float64 [2] on the logits' device: the loss and the count of rows predicted right.
+  const Tensor y = ops::to_dtype(ops::to_device(labels, device), DType::Int64);
+  const Tensor hits = ops::sum(ops::to_dtype(ops::binary(BinaryOp::Eq, ops::argmax(logits, 1), y), DType::Float64));
+  const Tensor both = ops::concat({ops::reshape(ops::to_dtype(ops::to_device(loss.detach(), device), DType::Float64), {1}),
+                                   ops::reshape(hits, {1})});
+  const std::vector<double> v = ops::to_device(both, Device::cpu()).to_vector<double>();  // the one read
+  return {v[0], v[1] / static_cast<double>(rows)};
 }
 
 }  // namespace glance::nn

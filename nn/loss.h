@@ -8,7 +8,9 @@ enum class Reduction { Mean, Sum, None };
 
 // Cross-entropy of logits [N, C] against integer labels [N] (int64 or int32), as torch's
 // F.cross_entropy: loss_i = -(1 - eps) * log p_i[y_i] - eps * mean_c log p_i[c], with p = softmax(logits).
-// Throws naming a label outside [0, C).
+// Throws naming a label outside [0, C) when the labels are in host memory (checked there, then moved to the
+// logits' device). Labels already on a GPU that has the fused kernel are not read back (that read would make
+// the host wait for the whole forward pass): a label outside [0, C) makes the loss NaN instead.
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0,
                      Reduction reduction = Reduction::Mean);
 
@@ -17,5 +19,12 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target, Reduction reduct
 
 // Fraction of rows whose argmax equals the label.
 double accuracy(const Tensor& logits, const Tensor& labels);
+
+// A training step's loss value and accuracy, read from the device in one copy (loss.item() and accuracy()
+// would read twice, and every read waits for the GPU's queue to drain). loss is a scalar.
+struct LossAndAccuracy {
+  double loss = 0, accuracy = 0;
+};
+LossAndAccuracy read_loss_and_accuracy(const Tensor& loss, const Tensor& logits, const Tensor& labels);
 
 }  // namespace glance::nn

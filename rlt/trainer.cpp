@@ -187,7 +187,12 @@ RunResult Trainer::run() {
         --skip;
         continue;
       }
-      if (!o.device.is_cpu()) batch->packed = tokenize_for(batch->clips, o.tokenizer, batch->drop, o.device);
+      if (!o.device.is_cpu()) {
+        batch->packed = tokenize_for(batch->clips, o.tokenizer, batch->drop, o.device);
+        // The labels go up now, while the GPU's queue is short, not inside the loss at the end of the forward
+        // pass (an upload waits for the queue to drain).
+        batch->labels = ops::to_device(batch->labels, o.device);
+      }
       optimizer_->set_lr(nn::warmup_cosine_lr(step, total, warmup, o.lr, o.min_lr));
       const int64_t flops_before = matmul_flops();
       Tensor logits = model_->forward(batch->packed.tubelets, batch->packed.layout);
@@ -203,12 +208,14 @@ RunResult Trainer::run() {
         loss.backward();
       }
       if (update) {
-        if (o.clip_grad > 0) nn::clip_grad_norm(model_->parameters(), o.clip_grad);
+        // Clipped on the device: reading the norm would wait for the whole backward pass.
+        if (o.clip_grad > 0) nn::clip_grad_norm_on_device(model_->parameters(), o.clip_grad);
         optimizer_->step();
       }
       ++step;
 
-      const double l = loss.item(), acc = nn::accuracy(logits, batch->labels);
+      const nn::LossAndAccuracy readout = nn::read_loss_and_accuracy(loss, logits, batch->labels);  // one read
+      const double l = readout.loss, acc = readout.accuracy;
       const int64_t b = batch->labels.numel();
       kept_tokens += batch->packed.layout.total_tokens();
       grid_tokens += batch->packed.grid_tokens;

@@ -3,6 +3,9 @@
 // gradients. The registration itself needs no GPU and is checked everywhere.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "cuda_testing.h"
@@ -49,6 +52,24 @@ TEST(FusedNnCuda, CrossEntropyFusedEqualsUnfused) {
     expect_near(fused, plain, 1e-6, "loss");
     expect_near(a.grad(), b.grad(), 1e-6, "dlogits");
   }
+}
+
+// Labels on the host are checked there, on any device; labels already on the GPU go to the fused kernel
+// unread, and a bad one makes the loss NaN (not a read of garbage memory, not a silent finite loss).
+TEST(FusedNnCuda, CrossEntropyLabelChecksByWhereTheLabelsLive) {
+  GLANCE_REQUIRE_CUDA();
+  const Tensor logits = to_gpu(random_tensor({3, 4}, DType::Float32, 1, -4, 4));
+  try {
+    cross_entropy(logits, ops::from_vector<int64_t>({0, 4, 1}));
+    ADD_FAILURE() << "a host label 4 of 4 classes was accepted";
+  } catch (const std::out_of_range& e) {
+    EXPECT_NE(std::string(e.what()).find("label 4"), std::string::npos) << e.what();
+  }
+  for (int64_t bad : {4, -1, 1000000}) {
+    const double loss = cross_entropy(logits, to_gpu(ops::from_vector<int64_t>({0, bad, 1}))).item();
+    EXPECT_TRUE(std::isnan(loss)) << "device label " << bad << " gave loss " << loss;
+  }
+  EXPECT_TRUE(std::isfinite(cross_entropy(logits, to_gpu(ops::from_vector<int64_t>({0, 3, 1}))).item()));
 }
 
 TEST(FusedNnCuda, MlpFusedEqualsUnfused) {

@@ -137,6 +137,25 @@ TEST(Accuracy, FractionOfRowsWhoseArgmaxIsTheLabel) {
   EXPECT_DOUBLE_EQ(accuracy(ops::zeros({0, 3}), ops::zeros({0}, DType::Int64)), 0.0);
 }
 
+// One read for both numbers gives what loss.item() and accuracy() give separately.
+TEST(Accuracy, ReadTogetherWithTheLossEqualsTheSeparateReads) {
+  Tensor logits = ops::from_vector<float>({0.1f, 0.9f, 0.0f, 2.0f, 1.0f, 0.0f, 0.0f, 0.0f, 5.0f, 1.0f, 3.0f, 2.0f}, {4, 3});
+  for (const Tensor& labels : {ops::from_vector<int64_t>({1, 0, 2, 1}), ops::from_vector<int64_t>({1, 0, 1, 1}),
+                               ops::from_vector<int32_t>({0, 1, 0, 0})}) {
+    const Tensor loss = cross_entropy(logits, labels, 0.1);
+    const LossAndAccuracy r = read_loss_and_accuracy(loss, logits, labels);
+    EXPECT_EQ(r.loss, loss.item());
+    EXPECT_EQ(r.accuracy, accuracy(logits, labels));
+  }
+  const LossAndAccuracy empty = read_loss_and_accuracy(ops::scalar(0.5), ops::zeros({0, 3}), ops::zeros({0}, DType::Int64));
+  EXPECT_EQ(empty.loss, 0.5);
+  EXPECT_EQ(empty.accuracy, 0.0);
+  expect_throw_containing([&] { read_loss_and_accuracy(ops::zeros({2}), logits, ops::zeros({4}, DType::Int64)); },
+                          {"scalar", "[2]"});
+  expect_throw_containing([&] { read_loss_and_accuracy(ops::scalar(1.0), logits, ops::zeros({3}, DType::Int64)); },
+                          {"[4, 3]", "[3]"});
+}
+
 // ---------------------------------------------------------------- SGD
 
 TEST(SGD, PlainStep) {
@@ -391,6 +410,32 @@ TEST(ClipGradNorm, ScalesToMaxNormAndReturnsThePreClipNorm) {
   EXPECT_NEAR(clip_grad_norm({a, b, c}, 100.0), 6.5, 1e-5);  // below max: unchanged, returns the norm
   expect_values(b.grad(), {0, 12 * scale}, 1e-6, "b unchanged");
   EXPECT_FALSE(c.grad().defined());
+}
+
+// The device-side variant returns the norm as a float64 scalar tensor and leaves the gradients exactly as the
+// host-read variant does (the same float64 norm, the same float32 scale), above and below the limit.
+TEST(ClipGradNorm, OnDeviceVariantMatchesAndReturnsATensor) {
+  for (double max_norm : {0.5, 6.5, 13.0, 100.0}) {
+    Tensor a = ops::zeros({3}), b = ops::zeros({2});
+    Tensor a2 = ops::zeros({3}), b2 = ops::zeros({2});
+    for (Tensor* t : {&a, &b, &a2, &b2}) t->set_requires_grad(true);
+    a.set_grad(ops::from_vector<float>({3, 4, 0})), a2.set_grad(ops::from_vector<float>({3, 4, 0}));
+    b.set_grad(ops::from_vector<float>({0, 12})), b2.set_grad(ops::from_vector<float>({0, 12}));
+    const Tensor norm = clip_grad_norm_on_device({a, b}, max_norm);
+    ASSERT_EQ(norm.dtype(), DType::Float64);
+    ASSERT_EQ(norm.dim(), 0);
+    EXPECT_EQ(norm.item(), 13.0);
+    EXPECT_EQ(clip_grad_norm({a2, b2}, max_norm), 13.0);
+    const float scale = max_norm < 13.0 ? static_cast<float>(max_norm / (13.0 + 1e-6)) : 1.0f;  // 13 is not > 13
+    EXPECT_EQ(a.grad().to_vector<float>(), (std::vector<float>{3 * scale, 4 * scale, 0})) << max_norm;
+    EXPECT_EQ(b.grad().to_vector<float>(), (std::vector<float>{0, 12 * scale})) << max_norm;
+    EXPECT_EQ(a.grad().to_vector<float>(), a2.grad().to_vector<float>()) << max_norm;
+    EXPECT_EQ(b.grad().to_vector<float>(), b2.grad().to_vector<float>()) << max_norm;
+  }
+  Tensor none = ops::zeros({2});
+  EXPECT_EQ(clip_grad_norm_on_device({none}, 1.0).item(), 0.0);  // no gradients: norm 0, nothing to scale
+  expect_throw_containing<std::invalid_argument>([&] { clip_grad_norm_on_device({none}, 0.0); }, {"max_norm", "0"});
+  expect_throw_containing<std::invalid_argument>([&] { clip_grad_norm({none}, -1.0); }, {"max_norm", "-1"});
 }
 
 // ---------------------------------------------------------------- accumulation and overfitting
