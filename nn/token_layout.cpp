@@ -57,12 +57,26 @@ Tensor TokenLayout::cu_seqlens() const {
   return ops::from_vector(v);
 }
 
-Tensor TokenLayout::cu_seqlens_on(Device device) const {
-  for (const Tensor& cached : cu_seqlens_cache_) {
-    if (cached.device() == device) return cached;
+const TokenLayout::DeviceIndices& TokenLayout::indices_on(Device device) const {
+  for (const auto& [where, cached] : indices_cache_) {
+    if (where == device) return cached;
   }
-  cu_seqlens_cache_.push_back(ops::to_device(cu_seqlens(), device));
-  return cu_seqlens_cache_.back();
+  // One int64 buffer [cu_seqlens (B+1) | positions (N) | lengths (N)], one copy, three views of it.
+  // (validate() checked every coordinate against the grid, so each position is a valid table row.)
+  const int64_t B = batch_size(), N = total_tokens();
+  const auto t = t_.to_vector<int32_t>(), h = h_.to_vector<int32_t>(), w = w_.to_vector<int32_t>();
+  const auto length = length_.to_vector<int32_t>();
+  std::vector<int64_t> all(offsets_.begin(), offsets_.end());
+  all.reserve(static_cast<size_t>(B + 1 + 2 * N));
+  for (int64_t i = 0; i < N; ++i) all.push_back((int64_t(t[i]) * grid_.h + h[i]) * grid_.w + w[i]);
+  all.insert(all.end(), length.begin(), length.end());
+  const Tensor on_device = ops::to_device(ops::from_vector(all), device);
+  DeviceIndices d;
+  d.cu_seqlens = ops::to_dtype(ops::narrow(on_device, 0, 0, B + 1), DType::Int32);  // converted on the device
+  d.position = ops::narrow(on_device, 0, B + 1, N);
+  d.length = ops::narrow(on_device, 0, B + 1 + N, N);
+  indices_cache_.emplace_back(device, d);
+  return indices_cache_.back().second;
 }
 
 Tensor TokenLayout::clip_of_token() const {

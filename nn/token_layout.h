@@ -11,6 +11,7 @@
 // RLT batches share one code path. All tensors live on the CPU (they are small and read by loops).
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -42,10 +43,18 @@ class TokenLayout {
   const std::vector<int64_t>& offsets() const { return offsets_; }  // cu_seqlens as host integers
 
   Tensor cu_seqlens() const;    // int32 [B+1]
-  // cu_seqlens on `device`, uploaded on the first call and kept: every attention layer of a step asks for it,
-  // and each upload from host memory makes the host wait for the GPU's queue to drain. (The cache is not
-  // locked: a layout is used by one thread at a time.)
-  Tensor cu_seqlens_on(Device device) const;
+
+  // The integers that layers index with, on one device. All three go up in ONE copy on the first call for a
+  // device and are kept: the attention layers, the positional encoding and the length encoding of a step all
+  // ask for them, and every upload from host memory makes the host wait for the GPU's queue to drain. (The
+  // cache is not locked: a layout is used by one thread at a time.)
+  struct DeviceIndices {
+    Tensor cu_seqlens;  // int32 [B+1]
+    Tensor position;    // int64 [N_total]: (t * H' + h) * W' + w, a row of a grid-sized table, in [0, grid.size())
+    Tensor length;      // int64 [N_total]: the run lengths, >= 1
+  };
+  const DeviceIndices& indices_on(Device device) const;
+  Tensor cu_seqlens_on(Device device) const { return indices_on(device).cu_seqlens; }
   Tensor clip_of_token() const; // int64 [N_total]: which clip each token belongs to
   const Tensor& t() const { return t_; }
   const Tensor& h() const { return h_; }
@@ -60,7 +69,7 @@ class TokenLayout {
   std::vector<int64_t> offsets_{0};
   Tensor t_, h_, w_, length_;
   Grid grid_;
-  mutable std::vector<Tensor> cu_seqlens_cache_;  // cu_seqlens_on's uploads, one per device
+  mutable std::vector<std::pair<Device, DeviceIndices>> indices_cache_;  // indices_on's uploads, one per device
 };
 
 }  // namespace glance::nn

@@ -79,11 +79,11 @@ Tensor positional_encoding(const Tensor& table, const nn::TokenLayout& layout) {
     throw std::invalid_argument("positional_encoding: table of " + std::to_string(table.size(0)) +
                                 " rows for a grid of " + std::to_string(g.size()) + " positions");
   }
-  const int64_t n = layout.total_tokens();
-  const int32_t *t = layout.t().data<int32_t>(), *h = layout.h().data<int32_t>(), *w = layout.w().data<int32_t>();
-  std::vector<int64_t> index(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) index[i] = (int64_t(t[i]) * g.h + h[i]) * g.w + w[i];
-  return ops::index_select(table, 0, ops::from_vector(index));
+  // Each token's row (t * H' + h) * W' + w, from the layout's per-device copy (one upload per batch, shared
+  // with the length encoding and the attention layers). The layout checked every coordinate against the grid
+  // and the table has a row per grid position, so no read-back for a bounds check.
+  const Tensor& rows = layout.indices_on(table.device()).position;
+  return ops::index_select(table, 0, rows, ops::IndexCheck::AlreadyChecked);
 }
 
 LengthEncoding::LengthEncoding(int64_t max_length, int64_t dim) {
@@ -93,16 +93,17 @@ LengthEncoding::LengthEncoding(int64_t max_length, int64_t dim) {
 
 Tensor LengthEncoding::forward(const nn::TokenLayout& layout) const {
   const int64_t n = layout.total_tokens(), max_length = weight.size(0);
-  const int32_t* length = layout.length().data<int32_t>();
-  std::vector<int64_t> row(static_cast<size_t>(n));
+  const int32_t* length = layout.length().data<int32_t>();  // the host copy: checked here, where it is free
   for (int64_t i = 0; i < n; ++i) {
     if (length[i] < 1 || length[i] > max_length) {
       throw std::invalid_argument("LengthEncoding: token " + std::to_string(i) + " has run length " +
                                   std::to_string(length[i]) + ", outside 1.." + std::to_string(max_length));
     }
-    row[i] = length[i] - 1;
   }
-  return index_select(weight, 0, ops::from_vector(row));
+  // Row length - 1 of the table, computed on the weight's device from the layout's per-device lengths (one
+  // upload per batch, shared with the positional encoding and the attention layers).
+  const Tensor rows = ops::binary(BinaryOp::Sub, layout.indices_on(weight.device()).length, 1.0);
+  return glance::index_select(weight, 0, rows, ops::IndexCheck::AlreadyChecked);  // autograd: weight learns
 }
 
 }  // namespace glance::rlt

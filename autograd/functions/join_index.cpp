@@ -44,14 +44,16 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t axis) {
   return split(x, sizes, axis);
 }
 
-Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index_in) {
+Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index_in, ops::IndexCheck check_in) {
   // A host index for a GPU tensor: checked on the host (where it is), moved to x's device once, and that copy
   // serves the forward and the backward. Moving it again in the backward, or checking a device copy (which
   // reads it back), would make the host wait for the GPU's queue in the middle of the step.
   Tensor index = index_in;
-  ops::IndexCheck check = ops::IndexCheck::Bounds;
+  ops::IndexCheck check = check_in;
   if (index_in.device() != x.device()) {
-    ops::check_index_bounds(index_in, x.shape()[normalize_axis(axis, x.dim(), "index_select")], "index_select");
+    if (check == ops::IndexCheck::Bounds) {
+      ops::check_index_bounds(index_in, x.shape()[normalize_axis(axis, x.dim(), "index_select")], "index_select");
+    }
     index = ops::to_device(index_in, x.device());
     check = ops::IndexCheck::AlreadyChecked;
   }

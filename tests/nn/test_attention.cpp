@@ -278,6 +278,16 @@ TEST(TokenLayout, DenseCoordinatesOffsetsAndClipIds) {
   Tensor on_cpu = layout.cu_seqlens_on(Device::cpu());
   EXPECT_EQ(on_cpu.to_vector<int32_t>(), (std::vector<int32_t>{0, 8, 16}));
   EXPECT_EQ(layout.cu_seqlens_on(Device::cpu()).raw_data(), on_cpu.raw_data());
+  // With it, in the same (single) copy: each token's row of a grid-sized table, and the run lengths as int64.
+  const TokenLayout::DeviceIndices& ix = layout.indices_on(Device::cpu());
+  std::vector<int64_t> rows;
+  for (int b = 0; b < 2; ++b)
+    for (int64_t r = 0; r < 8; ++r) rows.push_back(r);  // (t * 2 + h) * 2 + w in row-major order
+  EXPECT_EQ(ix.position.dtype(), DType::Int64);
+  EXPECT_EQ(ix.position.to_vector<int64_t>(), rows);
+  EXPECT_EQ(ix.length.to_vector<int64_t>(), std::vector<int64_t>(16, 1));
+  EXPECT_EQ(ix.cu_seqlens.raw_data(), on_cpu.raw_data());
+  EXPECT_EQ(ix.position.storage().get(), ix.length.storage().get()) << "one buffer, one upload";
   Tensor clip = layout.clip_of_token();
   EXPECT_EQ(clip.dtype(), DType::Int64);
   std::vector<int64_t> expected_clip(16, 0);
