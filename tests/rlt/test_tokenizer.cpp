@@ -32,12 +32,6 @@ TokenizerConfig config(int64_t tubelet, int64_t patch, double tau, CompareMode m
   return c;
 }
 
-int64_t count(const std::vector<uint8_t>& keep) {
-  int64_t n = 0;
-  for (auto k : keep) n += k;
-  return n;
-}
-
 TEST(Tokenizer, AllStaticKeepsOnlyTheFirstTimeStep) {
   // 8 frames of 8 x 12 pixels, patch 4, tubelet 2: grid 4 x 2 x 3. A still image with texture.
   const Tensor clip = make_clip(8, 8, 12, 4, [](int64_t, int64_t h, int64_t w) { return float(h * 3 + w) * 0.7f; });
@@ -65,7 +59,9 @@ TEST(Tokenizer, OneMovingBlockKeepsItsLocationOnly) {
   for (int64_t i = 0; i < tok.tokens(); ++i) {
     const bool moving = tok.h[i] == 1 && tok.w[i] == 2;
     EXPECT_EQ(tok.length[i], moving ? 1 : 4) << "token " << i;
-    if (!moving) EXPECT_EQ(tok.t[i], 0);
+    if (!moving) {
+      EXPECT_EQ(tok.t[i], 0);
+    }
   }
 }
 
