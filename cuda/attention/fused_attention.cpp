@@ -156,7 +156,8 @@ void backward_half(const Problem& p, HalfType type, const void* q, const void* k
   if (p.total_tokens == 0) return;
   check_pointer(q, 16, "q", op), check_pointer(k, 16, "k", op), check_pointer(v, 16, "v", op);
   check_pointer(out, 2, "out", op), check_pointer(lse, 4, "lse", op), check_pointer(dout, 16, "dout", op);
-  check_pointer(dq, 2, "dq", op), check_pointer(dk, 2, "dk", op), check_pointer(dv, 2, "dv", op);
+  if (dq != nullptr) check_pointer(dq, 2, "dq", op);  // null: dQ stays in dq_accum (fp32)
+  check_pointer(dk, 2, "dk", op), check_pointer(dv, 2, "dv", op);
   check_pointer(delta, 4, "delta", op), check_pointer(dq_accum, 4, "dq_accum", op);
   check_cu_seqlens(p, op);
   check_nothing_pending(op);

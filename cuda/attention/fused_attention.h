@@ -75,7 +75,8 @@ void forward_half(const Problem& p, HalfType type, const void* q, const void* k,
 // Rung 6 backward: the gradients for bf16 or fp16 q, k, v, out, dout (dq, dk, dv of the same type) from
 // forward_half's out and lse, on tensor cores (WMMA, fp32 accumulators; P and dS rounded to the input
 // type before their products). Workspaces: delta (H * N_total floats) and dq_accum (H * N_total * d
-// floats), where dQ is summed with atomicAdd before it is rounded into dq: not deterministic.
+// floats), where dQ is summed with atomicAdd before it is rounded into dq: not deterministic. dq may be null:
+// then dQ is left in dq_accum only (fp32), as the mixed-precision autograd kernels want it.
 void backward_half(const Problem& p, HalfType type, const void* q, const void* k, const void* v, const void* out,
                    const float* lse, const void* dout, void* dq, void* dk, void* dv, float* delta,
                    float* dq_accum);

@@ -206,13 +206,12 @@ Tensor fused_attention_half(const Tensor& q_in, const Tensor& k_in, const Tensor
         const Device dev = lse.device();
         const Tensor dout = rounded(pad_head_dim(ops::to_dtype(g, DType::Float32), dp), type);
         const int64_t elements = padded[0] * padded[1] * padded[2];
-        const Tensor dq_unused = half_buffer(elements, dev), dk = half_buffer(elements, dev),
-                     dv = half_buffer(elements, dev);
+        const Tensor dk = half_buffer(elements, dev), dv = half_buffer(elements, dev);
         const Tensor dq = Tensor::empty(padded, DType::Float32, dev);  // dQ's fp32 accumulator: the result
         const Tensor delta = Tensor::empty({padded[0], padded[1]}, DType::Float32, dev);
         (void)cu;  // keeps cu_seqlens (p.cu_seqlens points into it) alive as long as this node
         fa::backward_half(p, type, q.data<uint8_t>(), k.data<uint8_t>(), v.data<uint8_t>(), o.data<uint8_t>(),
-                          lse.data<float>(), dout.data<uint8_t>(), dq_unused.data<uint8_t>(), dk.data<uint8_t>(),
+                          lse.data<float>(), dout.data<uint8_t>(), /*dq=*/nullptr, dk.data<uint8_t>(),
                           dv.data<uint8_t>(), delta.data<float>(), dq.data<float>());
         return {unpad_head_dim(dq, d), unpad_head_dim(widened(dk, padded, type, dev), d),
                 unpad_head_dim(widened(dv, padded, type, dev), d)};

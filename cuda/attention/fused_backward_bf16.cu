@@ -275,6 +275,7 @@ void launch_type(const Problem& p, const void* q, const void* k, const void* v, 
     case 64: launch_kv<T, 64>(p, q, k, v, lse, dout, delta, dq_accum, dk, dv, name); break;
     case 128: launch_kv<T, 128>(p, q, k, v, lse, dout, delta, dq_accum, dk, dv, name); break;
   }
+  if (dq == nullptr) return;  // the caller takes dQ in fp32 from dq_accum
   const int64_t n = rows * p.head_dim;
   const dim3 convert_grid(static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535)));
   convert_dq_kernel<T><<<convert_grid, kThreads, 0, p.stream>>>(dq_accum, static_cast<T*>(dq), n);
