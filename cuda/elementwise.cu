@@ -44,11 +44,12 @@ void CudaBackend::fill(const Tensor& out, double value) {
 
 namespace {
 
-// One element per thread step: out[i] = start + i * step in double, as the CPU computes it, then converted.
+// out[i] = fma(i, step, start) in double, as the CPU computes it (an explicit fma: nvcc would contract
+// start + i * step into one anyway, the CPU compiler might not), then converted.
 template <typename T>
 __global__ void arange_kernel(T* out, int64_t n, double start, double step) {
   for (int64_t i = global_thread_id(); i < n; i += global_thread_count()) {
-    out[i] = convert<T>(start + static_cast<double>(i) * step);
+    out[i] = convert<T>(fma(static_cast<double>(i), step, start));
   }
 }
 

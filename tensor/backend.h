@@ -53,8 +53,9 @@ class Backend {
 
   // ---- elementwise ----
   virtual void fill(const Tensor& out, double value) = 0;
-  // out[i] = start + i * step, computed in double and converted to out's dtype (contiguous 1-D out). Made on
-  // the device, so an index range costs no upload (and no wait for the GPU's queue).
+  // out[i] = fma(i, step, start) in double (one rounding, written out so that no compiler's contraction choice
+  // changes a value between devices), converted to out's dtype (contiguous 1-D out). Made on the device, so an
+  // index range costs no upload (and no wait for the GPU's queue).
   virtual void arange(const Tensor& out, double start, double step) = 0;
   virtual void copy(const Tensor& out, const Tensor& in) = 0;  // strided copy, converting the dtype
   virtual void unary(UnaryOp op, const Tensor& out, const Tensor& in) = 0;

@@ -61,6 +61,7 @@ const char* op_name(BinaryOp op);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond is Bool; all three broadcast
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 void add_(const Tensor& dst, const Tensor& src, double alpha = 1.0);  // dst += alpha * src, in place
+void mul_(const Tensor& dst, const Tensor& src);  // dst *= src, in place (src broadcast to dst, converted to its dtype)
 
 // ---- reductions (empty `axes` means all axes) ----
 Tensor sum(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);

@@ -140,4 +140,13 @@ void add_(const Tensor& dst, const Tensor& src, double alpha) {
   backend_for(dst.device()).binary(BinaryOp::Add, dst, dst, expand(scaled, shape), 0.0);
 }
 
+void mul_(const Tensor& dst, const Tensor& src) {
+  const Tensor factor = src.dtype() == dst.dtype() ? src : to_dtype(src, dst.dtype());
+  check_same_device(dst, factor, "mul_");
+  if (broadcast_shapes(dst.shape(), factor.shape(), "mul_") != dst.shape()) {
+    throw std::invalid_argument("mul_: " + shape_str(src.shape()) + " does not broadcast to " + shape_str(dst.shape()));
+  }
+  backend_for(dst.device()).binary(BinaryOp::Mul, dst, dst, expand(factor, dst.shape()), 0.0);  // one kernel
+}
+
 }  // namespace glance::ops

@@ -1,5 +1,6 @@
 #include "nn/optim/schedule.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <stdexcept>
@@ -38,8 +39,14 @@ Tensor clip_grad_norm_on_device(const std::vector<Tensor>& params, double max_no
   // the device: the host never learns which. torch's clip_grad_norm_ adds the same 1e-6.
   const Tensor limit = ops::full({}, max_norm, DType::Float64, norm.device());
   const Tensor scale = ops::where(norm > limit, limit / (norm + 1e-6), ops::ones_like(norm));
+  // One multiply per gradient, in place, by the scale in the gradient's dtype (converted once per dtype).
+  std::vector<std::pair<DType, Tensor>> scale_as;
   for (const Tensor& p : params) {
-    if (p.grad().defined()) ops::copy_(p.grad(), p.grad() * ops::to_dtype(scale, p.grad().dtype()));
+    if (!p.grad().defined()) continue;
+    const DType dt = p.grad().dtype();
+    auto it = std::find_if(scale_as.begin(), scale_as.end(), [dt](const auto& e) { return e.first == dt; });
+    if (it == scale_as.end()) it = scale_as.insert(scale_as.end(), {dt, ops::to_dtype(scale, dt)});
+    ops::mul_(p.grad(), it->second);
   }
   return norm;
 }

@@ -268,7 +268,7 @@ void CpuBackend::fill(const Tensor& out, double value) {
 void CpuBackend::arange(const Tensor& out, double start, double step) {
   GLANCE_DISPATCH(out.dtype(), T, {
     T* o = out.data<T>();
-    for (int64_t i = 0; i < out.numel(); ++i) o[i] = convert<T>(start + static_cast<double>(i) * step);
+    for (int64_t i = 0; i < out.numel(); ++i) o[i] = convert<T>(std::fma(static_cast<double>(i), step, start));
   });
 }
 

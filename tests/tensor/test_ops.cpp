@@ -118,6 +118,12 @@ TEST(OpsCreation, Arange) {
   expect_tensor(ops::arange(1, 2, 0.25, F32), F32, {4}, {1, 1.25, 1.5, 1.75});
   expect_tensor(ops::arange(0, 1, 0.1, F64), F64, {10}, {0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9}, 1e-12);
   expect_tensor(ops::arange(-1, 1, 0.5, F64), F64, {4}, {-1, -0.5, 0, 0.5});
+  // Element i is fma(i, step, start), one rounding on every device and build: 3 * 0.3 + 0.1 rounded twice is
+  // 0.9999999999999999, once it is 1.0.
+  const std::vector<double> fractional = ops::arange(0.1, 2, 0.3, F64).to_vector<double>();
+  ASSERT_EQ(fractional.size(), 7u);
+  for (size_t i = 0; i < fractional.size(); ++i) EXPECT_EQ(fractional[i], std::fma(double(i), 0.3, 0.1)) << i;
+  EXPECT_EQ(fractional[3], 1.0);
   // Empty ranges.
   expect_tensor(ops::arange(5, 2), I64, {0}, {});
   expect_tensor(ops::arange(3, 3), I64, {0}, {});
@@ -183,6 +189,20 @@ TEST(OpsCopy, AddInPlace) {
   ops::add_(dst, f64({1, 1, 1, 1}, {2, 2}));  // converted to dst's dtype
   expect_tensor(dst, F32, {2, 2}, {7, 13, 9, 15});
   EXPECT_ERROR(std::invalid_argument, [&] { ops::add_(dst, ops::zeros({3})); }, {"add_"});
+}
+
+TEST(OpsCopy, MulInPlace) {
+  Tensor dst = f32({1, 2, 3, 4}, {2, 2});
+  const void* storage = dst.raw_data();
+  ops::mul_(dst, f32({10, 0.5}, {2}));  // a row broadcast down the columns
+  expect_tensor(dst, F32, {2, 2}, {10, 1, 30, 2});
+  ops::mul_(dst, ops::scalar(-2.0, F64));  // a 0-dim float64 factor, converted to dst's dtype
+  expect_tensor(dst, F32, {2, 2}, {-20, -2, -60, -4});
+  EXPECT_EQ(dst.raw_data(), storage) << "in place";
+  Tensor column = ops::transpose(dst, 0, 1);  // a strided destination
+  ops::mul_(column, f32({1, 0}, {2}));
+  expect_tensor(dst, F32, {2, 2}, {-20, -2, 0, 0});
+  EXPECT_ERROR(std::invalid_argument, [&] { ops::mul_(dst, ops::zeros({2, 2, 2})); }, {"mul_", "[2, 2, 2]"});
 }
 
 // =============================================================================================
