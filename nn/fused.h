@@ -26,7 +26,8 @@ struct AdamWHyper {
 };
 
 struct FusedKernels {
-  // logits [N, C], labels int64 [N] (checked in range by the caller), smoothing s -> {loss [N], dlogits [N, C]}:
+  // logits [N, C], labels int64 or int32 [N], smoothing s -> {loss [N], dlogits [N, C]}; a row whose label is
+  // outside [0, C) gets a NaN loss and NaN gradients (the labels may arrive unchecked: nn/loss.h):
   // loss_i = (1 - s)(-log p_i[y_i]) - s mean_j log p_i[j]; dlogits_i = d loss_i / d logits_i. No autograd.
   std::function<std::pair<Tensor, Tensor>(const Tensor& logits, const Tensor& labels, double smoothing)>
       softmax_cross_entropy;

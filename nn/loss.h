@@ -8,9 +8,11 @@ enum class Reduction { Mean, Sum, None };
 
 // Cross-entropy of logits [N, C] against integer labels [N] (int64 or int32), as torch's
 // F.cross_entropy: loss_i = -(1 - eps) * log p_i[y_i] - eps * mean_c log p_i[c], with p = softmax(logits).
-// Throws naming a label outside [0, C) when the labels are in host memory (checked there, then moved to the
-// logits' device). Labels already on a GPU that has the fused kernel are not read back (that read would make
-// the host wait for the whole forward pass): a label outside [0, C) makes the loss NaN instead.
+// Throws naming a label outside [0, C), checking on the host, except in one case: labels already on the
+// logits' GPU when the fused softmax-cross-entropy kernel serves the call (float logits, Reduction::Mean,
+// N > 0, fusion on) go to the kernel unread, since reading them back would make the host wait for the whole
+// forward pass; a label outside [0, C) makes the loss NaN there. (The trainer checks its labels while it
+// builds the batch.) Device labels on the unfused path are read back for the check.
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0,
                      Reduction reduction = Reduction::Mean);
 

@@ -130,6 +130,11 @@ RunResult Trainer::run() {
       batch.clips.push_back(train_.train_clip(i, augment));
       batch.drop.push_back(example_generator(o.seed, 2, counter));
       labels.push_back(train_.label(i));
+      // Checked here, on the loader's thread, where it is free: on a GPU the loss takes the labels unread.
+      if (labels.back() < 0 || labels.back() >= o.model.classes) {
+        throw std::out_of_range("train: clip " + std::to_string(i) + " of " + train_.describe() + " has label " +
+                                std::to_string(labels.back()) + ", outside [0, " + std::to_string(o.model.classes) + ")");
+      }
     }
     if (o.device.is_cpu()) {  // tokenize here, overlapping the main thread's compute
       batch.packed = tokenize_for(batch.clips, o.tokenizer, batch.drop, o.device);

@@ -101,4 +101,38 @@ TEST(Trainer, MismatchedSettingsAreRejected) {
   EXPECT_THROW(Trainer(o, train, nullptr), std::invalid_argument);
 }
 
+// A dataset whose clip 5 claims a class the model does not have.
+class OneBadLabel : public VideoDataset {
+ public:
+  explicit OneBadLabel(const VideoDataset& inner) : inner_(inner) {}
+  int64_t size() const override { return inner_.size(); }
+  int64_t label(int64_t i) const override { return i == 5 ? 8 : inner_.label(i); }
+  std::vector<std::string> class_names() const override { return inner_.class_names(); }
+  Tensor train_clip(int64_t i, Generator& gen) const override { return inner_.train_clip(i, gen); }
+  Tensor eval_clip(int64_t i, int64_t view) const override { return inner_.eval_clip(i, view); }
+  std::string describe() const override { return "one-bad-label"; }
+
+ private:
+  const VideoDataset& inner_;
+};
+
+// The trainer checks labels while it builds the batch (on a GPU the loss no longer reads them back), naming
+// the clip and the label, before any step trains on it.
+TEST(Trainer, LabelOutsideTheModelsClassesIsNamed) {
+  SyntheticClips clips(data_config(16, 1));
+  OneBadLabel train(clips);
+  TrainOptions o = tiny_options();
+  o.batch_size = 16, o.steps = 1;
+  Trainer trainer(o, train, nullptr);
+  try {
+    trainer.run();
+    ADD_FAILURE() << "a label of 8 for 8 classes was trained on";
+  } catch (const std::out_of_range& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("clip 5"), std::string::npos) << what;
+    EXPECT_NE(what.find("label 8"), std::string::npos) << what;
+    EXPECT_NE(what.find("[0, 8)"), std::string::npos) << what;
+  }
+}
+
 }  // namespace
