@@ -72,15 +72,15 @@ double accuracy(const Tensor& logits, const Tensor& labels) {
 
 LossAndAccuracy read_loss_and_accuracy(const Tensor& loss, const Tensor& logits, const Tensor& labels) {
   if (loss.numel() != 1) throw std::invalid_argument("read_loss_and_accuracy: loss must be a scalar, got " + shape_str(loss.shape()));
-  const int64_t rows = logits.size(0);
-  if (logits.dim() != 2 || labels.numel() != rows) {
+  if (logits.dim() != 2 || labels.numel() != logits.size(0)) {
     throw std::invalid_argument("read_loss_and_accuracy: expected logits [N, C] and labels [N], got " +
                                 shape_str(logits.shape()) + " and " + shape_str(labels.shape()));
   }
+  const int64_t rows = logits.size(0);
   if (rows == 0) return {loss.item(), 0.0};
   const Device device = logits.device();
   // Both numbers as one float64 [2] on the logits' device: the loss and the count of rows predicted right.
-  const Tensor y = ops::to_dtype(ops::to_device(labels, device), DType::Int64);
+  const Tensor y = ops::reshape(ops::to_dtype(ops::to_device(labels, device), DType::Int64), {rows});  // [N, 1] too
   const Tensor hits = ops::sum(ops::to_dtype(ops::binary(BinaryOp::Eq, ops::argmax(logits, 1), y), DType::Float64));
   const Tensor both = ops::concat({ops::reshape(ops::to_dtype(ops::to_device(loss.detach(), device), DType::Float64), {1}),
                                    ops::reshape(hits, {1})});

@@ -57,7 +57,7 @@ Tensor TokenLayout::cu_seqlens() const {
   return ops::from_vector(v);
 }
 
-const TokenLayout::DeviceIndices& TokenLayout::indices_on(Device device) const {
+TokenLayout::DeviceIndices TokenLayout::indices_on(Device device) const {
   for (const auto& [where, cached] : indices_cache_) {
     if (where == device) return cached;
   }

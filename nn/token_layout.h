@@ -53,7 +53,7 @@ class TokenLayout {
     Tensor position;    // int64 [N_total]: (t * H' + h) * W' + w, a row of a grid-sized table, in [0, grid.size())
     Tensor length;      // int64 [N_total]: the run lengths, >= 1
   };
-  const DeviceIndices& indices_on(Device device) const;
+  DeviceIndices indices_on(Device device) const;  // handles to the cached tensors
   Tensor cu_seqlens_on(Device device) const { return indices_on(device).cu_seqlens; }
   Tensor clip_of_token() const; // int64 [N_total]: which clip each token belongs to
   const Tensor& t() const { return t_; }

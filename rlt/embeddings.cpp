@@ -82,7 +82,7 @@ Tensor positional_encoding(const Tensor& table, const nn::TokenLayout& layout) {
   // Each token's row (t * H' + h) * W' + w, from the layout's per-device copy (one upload per batch, shared
   // with the length encoding and the attention layers). The layout checked every coordinate against the grid
   // and the table has a row per grid position, so no read-back for a bounds check.
-  const Tensor& rows = layout.indices_on(table.device()).position;
+  const Tensor rows = layout.indices_on(table.device()).position;
   return ops::index_select(table, 0, rows, ops::IndexCheck::AlreadyChecked);
 }
 

@@ -279,7 +279,7 @@ TEST(TokenLayout, DenseCoordinatesOffsetsAndClipIds) {
   EXPECT_EQ(on_cpu.to_vector<int32_t>(), (std::vector<int32_t>{0, 8, 16}));
   EXPECT_EQ(layout.cu_seqlens_on(Device::cpu()).raw_data(), on_cpu.raw_data());
   // With it, in the same (single) copy: each token's row of a grid-sized table, and the run lengths as int64.
-  const TokenLayout::DeviceIndices& ix = layout.indices_on(Device::cpu());
+  const TokenLayout::DeviceIndices ix = layout.indices_on(Device::cpu());
   std::vector<int64_t> rows;
   for (int b = 0; b < 2; ++b)
     for (int64_t r = 0; r < 8; ++r) rows.push_back(r);  // (t * 2 + h) * 2 + w in row-major order
@@ -294,6 +294,23 @@ TEST(TokenLayout, DenseCoordinatesOffsetsAndClipIds) {
   std::fill(expected_clip.begin() + 8, expected_clip.end(), 1);
   EXPECT_EQ(clip.to_vector<int64_t>(), expected_clip);
   EXPECT_NO_THROW(layout.validate());
+}
+
+// indices_on for an RLT-like layout on a grid with three different sides and runs longer than 1: the grid row
+// is (t * H' + h) * W' + w (a mix-up of H' and W' changes it), the lengths are the runs'.
+TEST(TokenLayout, DeviceIndicesOfARaggedLayoutOnANonCubicGrid) {
+  const Grid grid{3, 2, 4};  // T' 3, H' 2, W' 4
+  // clip 0: (t 0, h 1, w 3, run 3), (t 2, h 0, w 1, run 1); clip 1: (t 1, h 1, w 0, run 2)
+  const TokenLayout layout({2, 1}, ops::from_vector<int32_t>({0, 2, 1}), ops::from_vector<int32_t>({1, 0, 1}),
+                           ops::from_vector<int32_t>({3, 1, 0}), ops::from_vector<int32_t>({3, 1, 2}), grid);
+  const TokenLayout::DeviceIndices ix = layout.indices_on(Device::cpu());
+  EXPECT_EQ(ix.position.to_vector<int64_t>(), (std::vector<int64_t>{(0 * 2 + 1) * 4 + 3, (2 * 2 + 0) * 4 + 1, (1 * 2 + 1) * 4 + 0}));
+  EXPECT_EQ(ix.length.to_vector<int64_t>(), (std::vector<int64_t>{3, 1, 2}));
+  EXPECT_EQ(ix.cu_seqlens.dtype(), DType::Int32);
+  EXPECT_EQ(ix.cu_seqlens.to_vector<int32_t>(), (std::vector<int32_t>{0, 2, 3}));
+  // A copy of the layout shares what was uploaded; a second call hands out the same storage.
+  const TokenLayout copy = layout;
+  EXPECT_EQ(copy.indices_on(Device::cpu()).position.raw_data(), ix.position.raw_data());
 }
 
 TEST(TokenLayout, FromCountsGivesPositionsWithinEachClip) {

@@ -147,6 +147,9 @@ TEST(Accuracy, ReadTogetherWithTheLossEqualsTheSeparateReads) {
     EXPECT_EQ(r.loss, loss.item());
     EXPECT_EQ(r.accuracy, accuracy(logits, labels));
   }
+  // Labels shaped [N, 1] count as [N] (as accuracy() reads them), not broadcast against the predictions.
+  const Tensor column = ops::from_vector<int64_t>({1, 0, 1, 1}, {4, 1});
+  EXPECT_EQ(read_loss_and_accuracy(ops::scalar(1.0), logits, column).accuracy, 0.75);
   const LossAndAccuracy empty = read_loss_and_accuracy(ops::scalar(0.5), ops::zeros({0, 3}), ops::zeros({0}, DType::Int64));
   EXPECT_EQ(empty.loss, 0.5);
   EXPECT_EQ(empty.accuracy, 0.0);
