@@ -22,8 +22,8 @@
 //   device synchronisation before the clock is read. Needs a build with the CUDA backend (GLANCE_CUDA=ON);
 //   the attention kernels "fused" and "fused_deterministic" (cuda/attention/, docs/09) are registered then.
 //   --tf32 lets float32 matmuls use TF32 tensor cores (glance::cuda::set_allow_tf32; off by default).
-//   The forward is RLTransformer::forward as training runs it, including the per-clip mean's averaging
-//   matrix, which rlt::mean_per_clip builds on the host and uploads every step (B x N floats).
+//   The forward is RLTransformer::forward as training runs it, including the per-clip mean (its averaging
+//   matrix is built on the device from the layout's cu_seqlens; nothing is uploaded per step).
 // --policy rlt: the clips are the built-in synthetic videos (rlt/synthetic_video.h: a textured static
 //   background with a moving object, at the preset's size), tokenized by Run-Length Tokenization (tau 0.1);
 //   --policy dense --data synthetic packs every tubelet of the same clips: that pair is "RLT vs dense".
