@@ -60,14 +60,18 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target, Reduction reduct
   return reduce(diff * diff, reduction);
 }
 
+namespace {
+// How many rows of logits [N, C] (N > 0) have their argmax at the label, counted on the logits' device as a
+// float64 scalar (exact: a sum of 0s and 1s). labels: [N] or [N, 1], int64 or int32, on any device.
+Tensor correct_predictions(const Tensor& logits, const Tensor& labels) {
+  const Tensor y = ops::reshape(ops::to_dtype(ops::to_device(labels, logits.device()), DType::Int64), {logits.size(0)});
+  return ops::sum(ops::to_dtype(ops::binary(BinaryOp::Eq, ops::argmax(logits, 1), y), DType::Float64));
+}
+}  // namespace
+
 double accuracy(const Tensor& logits, const Tensor& labels) {
   if (logits.size(0) == 0) return 0.0;
-  Tensor predicted = ops::to_device(ops::argmax(logits, 1), Device::cpu());
-  Tensor y = ops::to_device(ops::to_dtype(labels, DType::Int64), Device::cpu());
-  auto p = predicted.to_vector<int64_t>(), l = y.to_vector<int64_t>();
-  int64_t hits = 0;
-  for (size_t i = 0; i < p.size(); ++i) hits += p[i] == l[i];
-  return static_cast<double>(hits) / static_cast<double>(p.size());
+  return correct_predictions(logits, labels).item() / static_cast<double>(logits.size(0));
 }
 
 LossAndAccuracy read_loss_and_accuracy(const Tensor& loss, const Tensor& logits, const Tensor& labels) {
@@ -78,12 +82,9 @@ LossAndAccuracy read_loss_and_accuracy(const Tensor& loss, const Tensor& logits,
   }
   const int64_t rows = logits.size(0);
   if (rows == 0) return {loss.item(), 0.0};
-  const Device device = logits.device();
   // Both numbers as one float64 [2] on the logits' device: the loss and the count of rows predicted right.
-  const Tensor y = ops::reshape(ops::to_dtype(ops::to_device(labels, device), DType::Int64), {rows});  // [N, 1] too
-  const Tensor hits = ops::sum(ops::to_dtype(ops::binary(BinaryOp::Eq, ops::argmax(logits, 1), y), DType::Float64));
-  const Tensor both = ops::concat({ops::reshape(ops::to_dtype(ops::to_device(loss.detach(), device), DType::Float64), {1}),
-                                   ops::reshape(hits, {1})});
+  const Tensor loss64 = ops::to_dtype(ops::to_device(loss.detach(), logits.device()), DType::Float64);
+  const Tensor both = ops::concat({ops::reshape(loss64, {1}), ops::reshape(correct_predictions(logits, labels), {1})});
   const std::vector<double> v = ops::to_device(both, Device::cpu()).to_vector<double>();  // the one read
   return {v[0], v[1] / static_cast<double>(rows)};
 }
