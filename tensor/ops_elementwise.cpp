@@ -128,25 +128,24 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   return where(mask, scalar(value, x.dtype(), x.device()), x);
 }
 
-void add_(const Tensor& dst, const Tensor& src, double alpha) {
-  Tensor scaled = alpha == 1.0 ? src : binary(BinaryOp::Mul, src, alpha);
-  if (scaled.dtype() != dst.dtype()) scaled = to_dtype(scaled, dst.dtype());
-  check_same_device(dst, scaled, "add_");
-  Shape shape = broadcast_shapes(dst.shape(), scaled.shape(), "add_");
-  if (shape != dst.shape()) {
-    throw std::invalid_argument("add_: " + shape_str(src.shape()) + " does not broadcast to " + shape_str(dst.shape()));
+namespace {
+// dst = dst op src in place, src converted to dst's dtype and broadcast to dst's shape (never the reverse).
+// One kernel; writing into an input is safe for elementwise ops: element i reads only position i.
+void binary_in_place(BinaryOp op, const Tensor& dst, const Tensor& src, const char* name) {
+  const Tensor operand = src.dtype() == dst.dtype() ? src : to_dtype(src, dst.dtype());
+  check_same_device(dst, operand, name);
+  if (broadcast_shapes(dst.shape(), operand.shape(), name) != dst.shape()) {
+    throw std::invalid_argument(std::string(name) + ": " + shape_str(src.shape()) + " does not broadcast to " +
+                                shape_str(dst.shape()));
   }
-  // Writing into an input is safe for elementwise ops: element i reads only position i.
-  backend_for(dst.device()).binary(BinaryOp::Add, dst, dst, expand(scaled, shape), 0.0);
+  backend_for(dst.device()).binary(op, dst, dst, expand(operand, dst.shape()), 0.0);
+}
+}  // namespace
+
+void add_(const Tensor& dst, const Tensor& src, double alpha) {
+  binary_in_place(BinaryOp::Add, dst, alpha == 1.0 ? src : binary(BinaryOp::Mul, src, alpha), "add_");
 }
 
-void mul_(const Tensor& dst, const Tensor& src) {
-  const Tensor factor = src.dtype() == dst.dtype() ? src : to_dtype(src, dst.dtype());
-  check_same_device(dst, factor, "mul_");
-  if (broadcast_shapes(dst.shape(), factor.shape(), "mul_") != dst.shape()) {
-    throw std::invalid_argument("mul_: " + shape_str(src.shape()) + " does not broadcast to " + shape_str(dst.shape()));
-  }
-  backend_for(dst.device()).binary(BinaryOp::Mul, dst, dst, expand(factor, dst.shape()), 0.0);  // one kernel
-}
+void mul_(const Tensor& dst, const Tensor& src) { binary_in_place(BinaryOp::Mul, dst, src, "mul_"); }
 
 }  // namespace glance::ops
