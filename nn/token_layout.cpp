@@ -7,6 +7,10 @@
 
 namespace glance::nn {
 
+std::string to_string(const Grid& g) {
+  return std::to_string(g.t) + " x " + std::to_string(g.h) + " x " + std::to_string(g.w);
+}
+
 TokenLayout::TokenLayout(const std::vector<int64_t>& tokens_per_clip, Tensor t, Tensor h, Tensor w, Tensor length,
                          Grid grid)
     : t_(std::move(t)), h_(std::move(h)), w_(std::move(w)), length_(std::move(length)), grid_(grid) {
@@ -68,7 +72,7 @@ TokenLayout::DeviceIndices TokenLayout::indices_on(Device device) const {
   const auto length = length_.to_vector<int32_t>();
   std::vector<int64_t> all(offsets_.begin(), offsets_.end());
   all.reserve(static_cast<size_t>(B + 1 + 2 * N));
-  for (int64_t i = 0; i < N; ++i) all.push_back((int64_t(t[i]) * grid_.h + h[i]) * grid_.w + w[i]);
+  for (int64_t i = 0; i < N; ++i) all.push_back(grid_.index(t[i], h[i], w[i]));
   all.insert(all.end(), length.begin(), length.end());
   const Tensor on_device = ops::to_device(ops::from_vector(all), device);
   DeviceIndices d;

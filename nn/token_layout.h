@@ -11,6 +11,7 @@
 // RLT batches share one code path. All tensors live on the CPU (they are small and read by loops).
 #pragma once
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -18,10 +19,15 @@
 
 namespace glance::nn {
 
+// A clip's token grid, T' x H' x W'. Cells are numbered in (t, h, w) row-major order: that number is the
+// row of a grid-sized table (positional encodings, run-length maps) and a dense clip's token order.
 struct Grid {
   int64_t t = 1, h = 1, w = 1;
   int64_t size() const { return t * h * w; }
+  int64_t index(int64_t ti, int64_t hi, int64_t wi) const { return (ti * h + hi) * w + wi; }  // in [0, size())
+  bool operator==(const Grid&) const = default;
 };
+std::string to_string(const Grid& g);  // "T x H x W", for messages
 
 class TokenLayout {
  public:

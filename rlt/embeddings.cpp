@@ -65,7 +65,7 @@ Tensor sinusoid_table_3d(const nn::Grid& g, int64_t dim, double base) {
   for (int64_t t = 0; t < g.t; ++t)
     for (int64_t h = 0; h < g.h; ++h)
       for (int64_t w = 0; w < g.w; ++w) {
-        float* row = &v[((t * g.h + h) * g.w + w) * dim];
+        float* row = &v[g.index(t, h, w) * dim];
         std::copy_n(ft.data<float>() + t * dt, dt, row);
         std::copy_n(fh.data<float>() + h * dh, dh, row + dt);
         std::copy_n(fw.data<float>() + w * dw, dw, row + dt + dh);

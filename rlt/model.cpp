@@ -154,9 +154,9 @@ Tensor RLTransformer::features(const Tensor& tubelets, const nn::TokenLayout& la
                                 std::to_string(layout.total_tokens()) + " tokens");
   }
   const nn::Grid g = config.grid();
-  if (layout.grid().t != g.t || layout.grid().h != g.h || layout.grid().w != g.w) {
-    throw std::invalid_argument("RLTransformer: the batch's token grid does not match the model's " +
-                                std::to_string(g.t) + " x " + std::to_string(g.h) + " x " + std::to_string(g.w));
+  if (layout.grid() != g) {
+    throw std::invalid_argument("RLTransformer: the batch's token grid " + nn::to_string(layout.grid()) +
+                                " does not match the model's " + nn::to_string(g));
   }
   Tensor x = patch_embed->forward(tubelets);                                          // [N, D]
   if (config.pos_encoding) x = x + to_dtype(positional_encoding(pos_table, layout), x.dtype());

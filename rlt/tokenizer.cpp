@@ -86,8 +86,6 @@ float patch_mean_abs_diff(const ClipView& v, int64_t frame_a, int64_t frame_b, i
   return static_cast<float>(sum / double(3 * p * p));
 }
 
-int64_t index_of(const nn::Grid& g, int64_t t, int64_t h, int64_t w) { return (t * g.h + h) * g.w + w; }
-
 std::vector<float> scores_of(const ClipView& v, const TokenizerConfig& c) {
   const nn::Grid& g = v.grid;
   const int64_t u = c.tubelet;
@@ -99,7 +97,7 @@ std::vector<float> scores_of(const ClipView& v, const TokenizerConfig& c) {
         const int64_t reference = c.compare == CompareMode::Adjacent ? t - 1 : anchor;
         // last frame of tubelet t vs first frame of the reference tubelet
         const float s = patch_mean_abs_diff(v, t * u + u - 1, reference * u, h, w, c.patch);
-        score[index_of(g, t, h, w)] = s;
+        score[g.index(t, h, w)] = s;
         if (s > c.tau) anchor = t;  // a kept tubelet starts a new run
       }
     }
@@ -152,7 +150,7 @@ std::vector<int32_t> run_lengths(const std::vector<uint8_t>& keep, const nn::Gri
     for (int64_t w = 0; w < g.w; ++w) {
       int64_t next_kept = g.t;  // walking backwards in time: where the following run starts
       for (int64_t t = g.t - 1; t >= 0; --t) {
-        const int64_t i = index_of(g, t, h, w);
+        const int64_t i = g.index(t, h, w);
         if (keep[i]) {
           length[i] = static_cast<int32_t>(next_kept - t);
           next_kept = t;
@@ -187,7 +185,7 @@ TokenizedClip tokenize(const Tensor& clip, const TokenizerConfig& config, Genera
   for (int64_t t = 0; t < g.t; ++t) {
     for (int64_t h = 0; h < g.h; ++h) {
       for (int64_t w = 0; w < g.w; ++w) {
-        const int64_t i = index_of(g, t, h, w);
+        const int64_t i = g.index(t, h, w);
         if (!keep[i]) continue;
         out.t.push_back(static_cast<int32_t>(t));
         out.h.push_back(static_cast<int32_t>(h));
@@ -219,8 +217,10 @@ PackedClips pack_clips(const std::vector<TokenizedClip>& clips) {
   PackedClips packed;
   for (size_t b = 0; b < clips.size(); ++b) {
     const TokenizedClip& c = clips[b];
-    if (c.grid.t != grid.t || c.grid.h != grid.h || c.grid.w != grid.w || c.tubelets.size(1) != K) {
-      throw std::invalid_argument("pack_clips: clip " + std::to_string(b) + " has a different grid or tubelet size");
+    if (c.grid != grid || c.tubelets.size(1) != K) {
+      throw std::invalid_argument("pack_clips: clip " + std::to_string(b) + " has grid " + nn::to_string(c.grid) +
+                                  " and " + std::to_string(c.tubelets.size(1)) + " values per tubelet; clip 0 has " +
+                                  nn::to_string(grid) + " and " + std::to_string(K));
     }
     counts.push_back(c.tokens());
     t.insert(t.end(), c.t.begin(), c.t.end());

@@ -55,7 +55,7 @@ MotionField block_matching(const Tensor& features, int64_t batch, const Grid& g,
     for (int64_t t = 0; t < g.t; ++t)
       for (int64_t h = 0; h < g.h; ++h)
         for (int64_t w = 0; w < g.w; ++w) {
-          const int64_t cell = b * cells + (t * g.h + h) * g.w + w;
+          const int64_t cell = b * cells + g.index(t, h, w);
           const double* a = &f[cell * C];
           for (int64_t dir : {1, -1}) {
             const int64_t t2 = t + dir;
@@ -65,7 +65,7 @@ MotionField block_matching(const Tensor& features, int64_t batch, const Grid& g,
             for (const auto& s : shifts) {
               const int64_t h2 = h + s[0], w2 = w + s[1];
               if (h2 < 0 || h2 >= g.h || w2 < 0 || w2 >= g.w) continue;  // candidates stay inside the frame
-              const double* c = &f[(b * cells + (t2 * g.h + h2) * g.w + w2) * C];
+              const double* c = &f[(b * cells + g.index(t2, h2, w2)) * C];
               double diff = 0;
               for (int64_t k = 0; k < C; ++k) diff += (a[k] - c[k]) * (a[k] - c[k]);
               if (diff < best) best = diff, best_shift = s;
@@ -82,7 +82,7 @@ std::array<int64_t, 2> motion_displacement(const MotionField& m, int64_t b, int6
   const Grid& g = m.grid;
   int64_t y = h, x = w;  // the tracked position; the vectors keep it inside the frame
   for (int64_t tau = t; tau != t_to; tau += t_to > t ? 1 : -1) {
-    const int64_t cell = b * g.size() + (tau * g.h + y) * g.w + x;
+    const int64_t cell = b * g.size() + g.index(tau, y, x);
     const std::vector<int64_t>& field = t_to > t ? m.to_next : m.to_prev;
     y += field[2 * cell], x += field[2 * cell + 1];
   }

@@ -24,11 +24,11 @@ RunExpansion run_expansion(const TokenLayout& layout, const char* who) {
   e.cell.resize(static_cast<size_t>(N));
   for (int64_t b = 0; b < e.batch; ++b) {
     for (int64_t i = layout.clip_begin(b); i < layout.clip_begin(b) + layout.clip_tokens(b); ++i) {
-      e.cell[i] = b * S + (t[i] * g.h + h[i]) * g.w + w[i];
+      e.cell[i] = b * S + g.index(t[i], h[i], w[i]);
       for (int64_t r = 0; r < length[i]; ++r) {  // the cells (t .. t+l-1, h, w) of the run
         const int64_t ti = t[i] + r;
         if (ti >= g.t) break;
-        int64_t& slot = e.cover[b * S + (ti * g.h + h[i]) * g.w + w[i]];
+        int64_t& slot = e.cover[b * S + g.index(ti, h[i], w[i])];
         if (slot >= 0) {
           throw std::invalid_argument(std::string(who) + ": clip " + std::to_string(b) + " cell (t, h, w) = (" +
                                       std::to_string(ti) + ", " + std::to_string(h[i]) + ", " + std::to_string(w[i]) +

@@ -39,7 +39,7 @@ int run_tokenize(int argc, char** argv) {
     for (int32_t l : c.length) runs += l;
     tokens += c.grid_tokens(), kept += c.tokens(), run_total += runs;
     if (!a.on("json")) {
-      std::cout << "clip " << k << ": grid " << c.grid.t << " x " << c.grid.h << " x " << c.grid.w << ", kept "
+      std::cout << "clip " << k << ": grid " << nn::to_string(c.grid) << ", kept "
                 << c.tokens() << " of " << c.grid_tokens() << " tokens ("
                 << 100.0 * double(c.tokens()) / double(c.grid_tokens()) << "%), mean run length "
                 << double(runs) / double(std::max<int64_t>(c.tokens(), 1)) << "\n";

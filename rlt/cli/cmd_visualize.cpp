@@ -63,7 +63,7 @@ rlt::Image render(const Tensor& clip_in, const rlt::TokenizedClip& tok, const rl
   const Tensor clip = ops::contiguous(clip_in);
   const nn::Grid g = tok.grid;
   std::vector<int32_t> length(static_cast<size_t>(g.size()), 0);  // 0 = dropped
-  for (int64_t i = 0; i < tok.tokens(); ++i) length[(int64_t(tok.t[i]) * g.h + tok.h[i]) * g.w + tok.w[i]] = tok.length[i];
+  for (int64_t i = 0; i < tok.tokens(); ++i) length[g.index(tok.t[i], tok.h[i], tok.w[i])] = tok.length[i];
 
   const int64_t H = clip.size(2), W = clip.size(3), gap = 6, per_row = std::min<int64_t>(g.t, 8);
   const int64_t rows = (g.t + per_row - 1) / per_row, ph = H * scale, pw = W * scale;
@@ -76,7 +76,7 @@ rlt::Image render(const Tensor& clip_in, const rlt::TokenizedClip& tok, const rl
       for (int64_t x = 0; x < pw; ++x) {
         const uint8_t* src = frame.at(y / scale, x / scale);
         uint8_t* dst = out.at(oy + y, ox + x);
-        const bool kept = length[(tt * g.h + (y / scale) / t.patch) * g.w + (x / scale) / t.patch] > 0;
+        const bool kept = length[g.index(tt, (y / scale) / t.patch, (x / scale) / t.patch)] > 0;
         if (kept) {
           std::copy(src, src + 3, dst);
         } else {  // grey, washed out towards white
@@ -87,7 +87,7 @@ rlt::Image render(const Tensor& clip_in, const rlt::TokenizedClip& tok, const rl
     }
     for (int64_t h = 0; h < g.h; ++h) {
       for (int64_t w = 0; w < g.w; ++w) {
-        const int32_t l = length[(tt * g.h + h) * g.w + w];
+        const int32_t l = length[g.index(tt, h, w)];
         if (l > 0) draw_number(out, oy + h * t.patch * scale + 1, ox + w * t.patch * scale + 1, l, digit);
       }
     }

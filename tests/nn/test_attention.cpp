@@ -313,6 +313,22 @@ TEST(TokenLayout, DeviceIndicesOfARaggedLayoutOnANonCubicGrid) {
   EXPECT_EQ(copy.indices_on(Device::cpu()).position.raw_data(), ix.position.raw_data());
 }
 
+// Grid::index numbers the cells in (t, h, w) row-major order: the loops below visit them in that order, so
+// the k-th cell visited must get number k (a swapped H' and W' on this 3 x 2 x 4 grid breaks it).
+TEST(TokenLayout, GridNumbersItsCellsInRowMajorOrder) {
+  const Grid g{3, 2, 4};
+  int64_t k = 0;
+  for (int64_t t = 0; t < g.t; ++t)
+    for (int64_t h = 0; h < g.h; ++h)
+      for (int64_t w = 0; w < g.w; ++w) EXPECT_EQ(g.index(t, h, w), k++) << t << ", " << h << ", " << w;
+  EXPECT_EQ(k, g.size());
+  EXPECT_EQ(g.index(0, 1, 0), 4);
+  EXPECT_EQ(g.index(1, 0, 0), 8);
+  EXPECT_EQ(to_string(g), "3 x 2 x 4");
+  EXPECT_TRUE(g == (Grid{3, 2, 4}));
+  EXPECT_TRUE(g != (Grid{3, 4, 2}));
+}
+
 TEST(TokenLayout, FromCountsGivesPositionsWithinEachClip) {
   TokenLayout layout = TokenLayout::from_counts({2, 3});
   EXPECT_EQ(layout.offsets(), (std::vector<int64_t>{0, 2, 5}));

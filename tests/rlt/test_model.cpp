@@ -221,4 +221,21 @@ TEST(RLTModel, ConfigRoundTripsAndRejectsBadValues) {
   }
 }
 
+// A batch tokenized for another frame size is refused before any work, naming both grids.
+TEST(RLTModel, ABatchOfAnotherGridIsRefusedNamingBothGrids) {
+  const ModelConfig c = small_config();  // grid 4 x 2 x 2
+  RLTransformer model(c);
+  TokenizerConfig t;
+  t.tubelet = c.tubelet, t.patch = c.patch;
+  const PackedClips wide = pack_clips({tokenize(ops::zeros({c.frames, 3, c.image_size, 2 * c.image_size}), t)});
+  try {
+    model.forward(wide.tubelets, wide.layout);
+    ADD_FAILURE() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("the batch's token grid 4 x 2 x 4 does not match the model's 4 x 2 x 2"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace

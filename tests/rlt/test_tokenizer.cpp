@@ -189,6 +189,9 @@ TEST(Tokenizer, BadInputIsNamed) {
   expect_error([&] { tokenize(ops::zeros({8, 3, 8, 8}, DType::Float64), c); }, "float32");
   expect_error([&] { parse_drop_policy("sometimes"); }, "unknown drop policy 'sometimes'");
   expect_error([&] { parse_compare_mode("first"); }, "unknown compare mode 'first'");
+  // Clips of different sizes cannot share one packed sequence: the message gives both grids.
+  const TokenizedClip small = tokenize(ops::zeros({8, 3, 8, 8}), c), wide = tokenize(ops::zeros({8, 3, 8, 16}), c);
+  expect_error([&] { pack_clips({small, wide}); }, "clip 1 has grid 4 x 2 x 4 and 96 values per tubelet; clip 0 has 4 x 2 x 2 and 96");
 }
 
 }  // namespace
