@@ -1,6 +1,6 @@
 // Example 03: training a multi-layer perceptron on the built-in shapes task (disc, square, triangle,
 // cross). Shows the whole loop: a Module, a DataLoader, cross-entropy, AdamW, a schedule, evaluation.
-// Run: ./build/examples/03_train_mlp     (about a minute on 2 cores)
+// Run: ./build/examples/03_train_mlp     (about 10 s on 2 cores)
 #include <iostream>
 
 #include "nn/data/dataloader.h"

@@ -1,6 +1,6 @@
 // Example 04: a small Vision Transformer on the built-in shapes task. Images become patches, patches
 // become tokens, tokens attend to each other (only within their own image: a packed TokenLayout), and
-// the class token is classified. Run: ./build/examples/04_vit_images   (about a minute on 2 cores)
+// the class token is classified. Run: ./build/examples/04_vit_images   (under a minute on 2 cores)
 #include <iostream>
 
 #include "nn/data/dataloader.h"
