@@ -128,11 +128,14 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t axis = 0);
 std::vector<Tensor> split(const Tensor& x, int64_t piece_size, int64_t axis = 0);
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis = 0);
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t axis = 0);
-// IndexCheck::AlreadyChecked: the caller vouches that the index is in bounds (ops.h), e.g. an index already on
-// x's device that was checked on the host, so it is not read back for the check.
+// The index may live on another device than x (e.g. built on the host for a GPU tensor): it is checked where it
+// is and moved to x's device once, for the forward and the backward. IndexCheck::AlreadyChecked: the caller
+// vouches that the index is in bounds (ops.h), e.g. an index already on x's device that was checked on the
+// host, so it is not read back for the check.
 Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index,
                     ops::IndexCheck check = ops::IndexCheck::Bounds);
-Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);
-Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src);
+Tensor gather(const Tensor& x, int64_t axis, const Tensor& index, ops::IndexCheck check = ops::IndexCheck::Bounds);
+Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src,
+                   ops::IndexCheck check = ops::IndexCheck::Bounds);
 
 }  // namespace glance

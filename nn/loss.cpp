@@ -45,7 +45,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
     return fused_cross_entropy_mean(*fused, logits, ops::to_device(y, logits.device()), label_smoothing);
   }
   Tensor logp = log_softmax(logits, 1);                                            // [N, C]
-  Tensor picked = squeeze(gather(logp, 1, ops::unsqueeze(ops::to_device(y, logits.device()), 1)), 1);  // [N]
+  // y was checked above, on the host: gather moves it to the logits' device once, without reading it back.
+  Tensor picked = squeeze(glance::gather(logp, 1, ops::unsqueeze(y, 1), ops::IndexCheck::AlreadyChecked), 1);  // [N]
   Tensor loss = -picked;
   if (label_smoothing > 0.0) loss = loss * (1.0 - label_smoothing) - mean(logp, {1}) * label_smoothing;
   return reduce(loss, reduction);

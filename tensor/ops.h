@@ -114,7 +114,8 @@ enum class IndexCheck { Bounds, AlreadyChecked };
 void check_index_bounds(const Tensor& index, int64_t size, const char* op);
 Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index,
                     IndexCheck check = IndexCheck::Bounds);  // index is 1-D
-Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);        // out has index's shape
+Tensor gather(const Tensor& x, int64_t axis, const Tensor& index,
+              IndexCheck check = IndexCheck::Bounds);  // out has index's shape
 // A copy of x with src added at the positions `index` names along `axis` (torch.scatter_add).
 Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src,
                    IndexCheck check = IndexCheck::Bounds);

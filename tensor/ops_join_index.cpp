@@ -125,10 +125,10 @@ Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index, IndexChe
   return out;
 }
 
-Tensor gather(const Tensor& x, int64_t axis, const Tensor& index) {
+Tensor gather(const Tensor& x, int64_t axis, const Tensor& index, IndexCheck check) {
   int64_t a = normalize_axis(axis, x.dim(), "gather");
   check_index_shape(x, index, a, "gather");
-  Tensor idx = checked_index(index, x.shape()[a], "gather");
+  Tensor idx = checked_index(index, x.shape()[a], "gather", check);
   Tensor out = Tensor::empty(idx.shape(), x.dtype(), x.device());
   backend_for(x.device()).gather(out, x, a, idx);
   return out;

@@ -44,20 +44,22 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t axis) {
   return split(x, sizes, axis);
 }
 
-Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index_in, ops::IndexCheck check_in) {
-  // A host index for a GPU tensor: checked on the host (where it is), moved to x's device once, and that copy
-  // serves the forward and the backward. Moving it again in the backward, or checking a device copy (which
-  // reads it back), would make the host wait for the GPU's queue in the middle of the step.
-  Tensor index = index_in;
-  ops::IndexCheck check = check_in;
-  if (index_in.device() != x.device()) {
-    if (check == ops::IndexCheck::Bounds) {
-      ops::check_index_bounds(index_in, x.shape()[normalize_axis(axis, x.dim(), "index_select")], "index_select");
-    }
-    index = ops::to_device(index_in, x.device());
-    check = ops::IndexCheck::AlreadyChecked;
+namespace {
+// The index of an indexing op, on x's device, checked once. A host index for a GPU tensor is checked on the host
+// (where reading it is free), moved to x's device once, and that copy serves the forward and the backward.
+// Moving it again in the backward, or checking a device copy (which reads it back), would make the host wait
+// for the GPU's queue in the middle of the step. After this, every op on it passes AlreadyChecked.
+Tensor index_on_device(const Tensor& x, int64_t axis, const Tensor& index, ops::IndexCheck check, const char* op) {
+  if (check == ops::IndexCheck::Bounds) {
+    ops::check_index_bounds(index, x.shape()[normalize_axis(axis, x.dim(), op)], op);  // a GPU index is read back
   }
-  Tensor out = ops::index_select(x, axis, index, check);
+  return index.device() == x.device() ? index : ops::to_device(index, x.device());
+}
+}  // namespace
+
+Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index_in, ops::IndexCheck check) {
+  const Tensor index = index_on_device(x, axis, index_in, check, "index_select");
+  Tensor out = ops::index_select(x, axis, index, ops::IndexCheck::AlreadyChecked);
   // Row i of the output came from row index[i]: add it back there (repeated indices add up).
   record("index_select", {x}, out, [x, axis, index](const Tensor& g) -> std::vector<Tensor> {
     int64_t a = normalize_axis(axis, x.dim(), "index_select");
@@ -69,19 +71,22 @@ Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index_in, ops::
   return out;
 }
 
-Tensor gather(const Tensor& x, int64_t axis, const Tensor& index) {
-  Tensor out = ops::gather(x, axis, index);
+Tensor gather(const Tensor& x, int64_t axis, const Tensor& index_in, ops::IndexCheck check) {
+  const Tensor index = index_on_device(x, axis, index_in, check, "gather");
+  Tensor out = ops::gather(x, axis, index, ops::IndexCheck::AlreadyChecked);
+  // out[.., i, ..] = x[.., index[.., i, ..], ..]: the gradient goes back to where each element was read.
   record("gather", {x}, out, [x, axis, index](const Tensor& g) -> std::vector<Tensor> {
-    return {ops::scatter_add(ops::zeros_like(x), axis, index, g, ops::IndexCheck::AlreadyChecked)};  // checked above
+    return {ops::scatter_add(ops::zeros_like(x), axis, index, g, ops::IndexCheck::AlreadyChecked)};
   });
   return out;
 }
 
-Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src) {
-  Tensor out = ops::scatter_add(x, axis, index, src);
+Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index_in, const Tensor& src, ops::IndexCheck check) {
+  const Tensor index = index_on_device(x, axis, index_in, check, "scatter_add");
+  Tensor out = ops::scatter_add(x, axis, index, src, ops::IndexCheck::AlreadyChecked);
   // out = x + (src scattered): x's gradient passes through; src[i] reads its gradient where it landed.
   record("scatter_add", {x, src}, out, [axis, index](const Tensor& g) -> std::vector<Tensor> {
-    return {g, ops::gather(g, axis, index)};
+    return {g, ops::gather(g, axis, index, ops::IndexCheck::AlreadyChecked)};
   });
   return out;
 }

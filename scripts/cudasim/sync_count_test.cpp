@@ -9,8 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <functional>
 #include <string>
 
+#include "autograd/functions.h"
 #include "rlt/clip_datasets.h"
 #include "rlt/trainer.h"
 #include "sim.h"
@@ -62,6 +64,41 @@ TEST(SimHostWaits, PerTrainingStep) {
     // 6 today (docs/08-cuda.md lists them): a new wait in the step fails here and gets looked at.
     EXPECT_LE(w.total(), 4 * 6) << "a training step waits more often than the 6 times docs/08 lists";
   }
+}
+
+// The autograd index ops given a host index for a GPU tensor: checked on the host, uploaded once, and that copy
+// reused by the backward; nothing read back. (A device index with IndexCheck::Bounds is read back once: that is
+// the check's documented cost, counted here too, so that a change to either shows.)
+TEST(SimHostWaits, IndexOpsUploadAHostIndexOnceAndReadNothingBack) {
+  const Device gpu = Device::cuda();
+  const Tensor index = ops::from_vector(std::vector<int64_t>{2, 0, 2, 1, 0, 0, 2, 1}, {2, 4});
+  const Tensor rows = ops::from_vector(std::vector<int64_t>{2, 0, 2});
+  Tensor x = ops::to_device(ops::ones({3, 4}), gpu), src = ops::to_device(ops::ones({2, 4}), gpu);
+  x.set_requires_grad(), src.set_requires_grad();
+  ops::sum(x).item();  // warm up: the reduction's first use may allocate
+  struct Case { const char* op; std::function<Tensor()> run; };
+  const Case cases[] = {
+      {"index_select", [&] { return glance::index_select(x, 0, rows); }},
+      {"gather", [&] { return glance::gather(x, 0, index); }},
+      {"scatter_add", [&] { return glance::scatter_add(x, 0, index, src); }},
+      {"gather, AlreadyChecked", [&] { return glance::gather(x, 0, index, ops::IndexCheck::AlreadyChecked); }}};
+  for (const Case& c : cases) {
+    const Tensor out = c.run();
+    const Tensor seed = ops::to_device(ops::ones(out.shape()), gpu);  // uploaded before counting
+    const Waits before = now();
+    const Tensor again = c.run();
+    again.backward(seed);
+    const Waits w = now() - before;
+    EXPECT_EQ(w.d2h, 0) << c.op << ": the index was read back";
+    EXPECT_EQ(w.h2d, 1) << c.op << ": the index went up " << w.h2d << " times (once expected, for forward and backward)";
+  }
+  // A device index with the default check: read back once, for the check, and nothing goes up.
+  const Tensor on_gpu = ops::to_device(index, gpu);
+  const Waits before = now();
+  glance::gather(x, 0, on_gpu);
+  const Waits w = now() - before;
+  EXPECT_EQ(w.d2h, 1);
+  EXPECT_EQ(w.h2d, 0);
 }
 
 }  // namespace

@@ -101,6 +101,47 @@ TEST(CudaAutograd, HostIndexOutOfRangeIsNamedBeforeAnyUpload) {
   }
 }
 
+// gather and scatter_add with their index on the GPU, or left on the host (the autograd op checks it there and
+// moves it once, for forward and backward), or vouched for (AlreadyChecked): the values and gradients of the
+// CPU, in float64. Repeated indices make the backward's scatter_add accumulate.
+TEST(CudaAutograd, GatherAndScatterAddWithAHostOrDeviceIndexMatchTheCpu) {
+  GLANCE_REQUIRE_CUDA();
+  const Tensor x0 = random_tensor({3, 4}, DType::Float64, 21), src0 = random_tensor({2, 4}, DType::Float64, 22);
+  const Tensor weight = random_tensor({2, 4}, DType::Float64, 23);  // makes each output element's gradient differ
+  const Tensor index = ops::from_vector(std::vector<int64_t>{2, 0, 2, 1, 0, 0, 2, 1}, {2, 4});
+  auto run = [&](Device device, const Tensor& idx, ops::IndexCheck check) {
+    Tensor x = ops::clone(ops::to_device(x0, device)), src = ops::clone(ops::to_device(src0, device));
+    x.set_requires_grad(), src.set_requires_grad();
+    const Tensor w = ops::to_device(weight, device);
+    Tensor picked = glance::gather(x, 0, idx, check);                    // [2, 4]
+    Tensor spread = glance::scatter_add(x, 0, idx, src * picked, check);  // [3, 4]
+    Tensor loss = sum(picked * w) + sum(spread * spread);
+    loss.backward();
+    return std::vector<Tensor>{loss, x.grad(), src.grad()};
+  };
+  const std::vector<Tensor> cpu = run(Device::cpu(), index, ops::IndexCheck::Bounds);
+  const Tensor on_gpu = ops::to_device(index, gpu());
+  const struct { const char* what; Tensor idx; ops::IndexCheck check; } cases[] = {
+      {"device index", on_gpu, ops::IndexCheck::Bounds},
+      {"host index", index, ops::IndexCheck::Bounds},
+      {"host index, already checked", index, ops::IndexCheck::AlreadyChecked},
+      {"device index, already checked", on_gpu, ops::IndexCheck::AlreadyChecked}};
+  for (const auto& c : cases) {
+    const std::vector<Tensor> g = run(gpu(), c.idx, c.check);
+    expect_close(cpu[0], g[0], 1e-12, 1e-12, std::string("loss, ") + c.what);
+    expect_close(cpu[1], g[1], 1e-12, 1e-12, std::string("x's gradient, ") + c.what);
+    expect_close(cpu[2], g[2], 1e-12, 1e-12, std::string("src's gradient, ") + c.what);
+  }
+  // A host index out of range is named before anything goes up.
+  const Tensor x = ops::to_device(x0, gpu());
+  try {
+    glance::gather(x, 0, ops::from_vector(std::vector<int64_t>{0, 3, 1, 0}, {1, 4}));
+    FAIL() << "no error";
+  } catch (const std::out_of_range& e) {
+    EXPECT_NE(std::string(e.what()).find("gather: index 3 is out of range for size 3"), std::string::npos) << e.what();
+  }
+}
+
 TEST(CudaAutograd, GradientFlowsBackAcrossToDevice) {
   GLANCE_REQUIRE_CUDA();
   Tensor x = random_tensor({3, 4}, DType::Float64, 9);
