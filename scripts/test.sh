@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command of README.md: installs what is missing, builds (Release, CPU tuning on, CUDA when
-# nvcc is found), and runs the whole GoogleTest suite through ctest.
+# nvcc is found), and runs the whole GoogleTest suite and the examples (Example.*) through ctest.
 #   scripts/test.sh                 # build/ with the default options
 #   BUILD=build-asan SANITIZE=ON NATIVE=OFF scripts/test.sh   # the sanitizer run of .ci/run
 set -euo pipefail

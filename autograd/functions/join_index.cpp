@@ -45,21 +45,27 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t axis) {
 }
 
 namespace {
-// The index of an indexing op, on x's device, checked once. A host index for a GPU tensor is checked on the host
-// (where reading it is free), moved to x's device once, and that copy serves the forward and the backward.
-// Moving it again in the backward, or checking a device copy (which reads it back), would make the host wait
-// for the GPU's queue in the middle of the step. After this, every op on it passes AlreadyChecked.
-Tensor index_on_device(const Tensor& x, int64_t axis, const Tensor& index, ops::IndexCheck check, const char* op) {
-  if (check == ops::IndexCheck::Bounds) {
-    ops::check_index_bounds(index, x.shape()[normalize_axis(axis, x.dim(), op)], op);  // a GPU index is read back
-  }
-  return index.device() == x.device() ? index : ops::to_device(index, x.device());
+// The index of an indexing op on x's device, and the check the op still has to make. An index already there
+// is left to the op (which checks shapes first, then bounds). A host index for a GPU tensor is checked on the
+// host (where reading it is free) and moved to x's device once; that copy serves the forward and the backward.
+// Moving it again in the backward, or checking the device copy (which reads it back), would make the host wait
+// for the GPU's queue in the middle of the step.
+struct IndexOnDevice {
+  Tensor index;
+  ops::IndexCheck check;
+};
+IndexOnDevice index_on_device(const Tensor& x, int64_t axis, const Tensor& index, ops::IndexCheck check,
+                              const char* op) {
+  if (index.device() == x.device()) return {index, check};
+  if (check == ops::IndexCheck::Bounds) ops::check_index_bounds(index, x.shape()[normalize_axis(axis, x.dim(), op)], op);
+  return {ops::to_device(index, x.device()), ops::IndexCheck::AlreadyChecked};
 }
 }  // namespace
 
 Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index_in, ops::IndexCheck check) {
-  const Tensor index = index_on_device(x, axis, index_in, check, "index_select");
-  Tensor out = ops::index_select(x, axis, index, ops::IndexCheck::AlreadyChecked);
+  const IndexOnDevice on_device = index_on_device(x, axis, index_in, check, "index_select");
+  const Tensor index = on_device.index;  // what the backward keeps
+  Tensor out = ops::index_select(x, axis, index, on_device.check);
   // Row i of the output came from row index[i]: add it back there (repeated indices add up).
   record("index_select", {x}, out, [x, axis, index](const Tensor& g) -> std::vector<Tensor> {
     int64_t a = normalize_axis(axis, x.dim(), "index_select");
@@ -72,8 +78,9 @@ Tensor index_select(const Tensor& x, int64_t axis, const Tensor& index_in, ops::
 }
 
 Tensor gather(const Tensor& x, int64_t axis, const Tensor& index_in, ops::IndexCheck check) {
-  const Tensor index = index_on_device(x, axis, index_in, check, "gather");
-  Tensor out = ops::gather(x, axis, index, ops::IndexCheck::AlreadyChecked);
+  const IndexOnDevice on_device = index_on_device(x, axis, index_in, check, "gather");
+  const Tensor index = on_device.index;  // what the backward keeps
+  Tensor out = ops::gather(x, axis, index, on_device.check);
   // out[.., i, ..] = x[.., index[.., i, ..], ..]: the gradient goes back to where each element was read.
   record("gather", {x}, out, [x, axis, index](const Tensor& g) -> std::vector<Tensor> {
     return {ops::scatter_add(ops::zeros_like(x), axis, index, g, ops::IndexCheck::AlreadyChecked)};
@@ -82,8 +89,9 @@ Tensor gather(const Tensor& x, int64_t axis, const Tensor& index_in, ops::IndexC
 }
 
 Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index_in, const Tensor& src, ops::IndexCheck check) {
-  const Tensor index = index_on_device(x, axis, index_in, check, "scatter_add");
-  Tensor out = ops::scatter_add(x, axis, index, src, ops::IndexCheck::AlreadyChecked);
+  const IndexOnDevice on_device = index_on_device(x, axis, index_in, check, "scatter_add");
+  const Tensor index = on_device.index;  // what the backward keeps
+  Tensor out = ops::scatter_add(x, axis, index, src, on_device.check);
   // out = x + (src scattered): x's gradient passes through; src[i] reads its gradient where it landed.
   record("scatter_add", {x, src}, out, [axis, index](const Tensor& g) -> std::vector<Tensor> {
     return {g, ops::gather(g, axis, index, ops::IndexCheck::AlreadyChecked)};

@@ -132,7 +132,7 @@ TEST(CudaAutograd, GatherAndScatterAddWithAHostOrDeviceIndexMatchTheCpu) {
     expect_close(cpu[1], g[1], 1e-12, 1e-12, std::string("x's gradient, ") + c.what);
     expect_close(cpu[2], g[2], 1e-12, 1e-12, std::string("src's gradient, ") + c.what);
   }
-  // A host index out of range is named before anything goes up.
+  // A host index out of range is named (by the check on the host).
   const Tensor x = ops::to_device(x0, gpu());
   try {
     glance::gather(x, 0, ops::from_vector(std::vector<int64_t>{0, 3, 1, 0}, {1, 4}));

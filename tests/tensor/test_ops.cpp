@@ -1053,9 +1053,11 @@ TEST(OpsIndex, Gather) {
   // Picking one class score per row (what cross-entropy does).
   expect_tensor(ops::gather(y, -1, i64({1, 2, 0}, {3, 1})), F32, {3, 1}, {1, 5, 6});
   EXPECT_ERROR(std::out_of_range, [&] { ops::gather(y, 1, i64({3}, {1, 1})); }, {"gather", "index 3"});
-  // AlreadyChecked skips only the check: the same values.
-  expect_tensor(ops::gather(y, 0, i64({2, 0, 1, 1, 1, 2}, {2, 3}), ops::IndexCheck::AlreadyChecked), F32, {2, 3},
-                {6, 1, 5, 3, 4, 8});
+  // AlreadyChecked skips only the bounds check: the same values, and shape and dtype are still checked.
+  const ops::IndexCheck vouched = ops::IndexCheck::AlreadyChecked;
+  expect_tensor(ops::gather(y, 0, i64({2, 0, 1, 1, 1, 2}, {2, 3}), vouched), F32, {2, 3}, {6, 1, 5, 3, 4, 8});
+  EXPECT_ERROR(std::invalid_argument, [&] { ops::gather(y, 1, i64({0, 0}, {2}), vouched); }, {"gather", "[2]"});
+  EXPECT_ERROR(std::invalid_argument, [&] { ops::gather(y, 1, f32({0}, {1, 1}), vouched); }, {"gather", "float32"});
   EXPECT_ERROR(std::invalid_argument, [&] { ops::gather(y, 1, i64({0, 0}, {2})); }, {"gather", "[2]", "[3, 3]"});
   EXPECT_ERROR(std::invalid_argument, [&] { ops::gather(y, 1, i64({0, 0, 0, 0}, {4, 1})); }, {"gather", "[4, 1]"});
 }
