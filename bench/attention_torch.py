@@ -4,8 +4,8 @@ points for the CUDA rungs of the attention ladder (docs/09-fused-attention.md).
 
     ./build/bench/bench_attention_cuda > glance.jsonl        (the fused kernels)
     python3 bench/attention_torch.py --from-glance glance.jsonl > torch.jsonl     (SDPA on the same cases)
-  options: --reps 20, --max-n 32768, --rlt-counts a,b,... (instead of --from-glance; the built-in
-  default is the 8 counts below, 4 times), --skip-math-above 16384.
+  options: --reps 20, --max-n 32768, --dtypes fp32,bf16 (in that order), --rlt-counts a,b,... (instead of
+  --from-glance; the built-in default is the 8 counts below, 4 times), --skip-math-above 16384.
 
 One JSON line per (case, dtype, variant, backend), in bench_attention_cuda's format:
     {"bench":"attention","case":"n4096_d64","kernel":"torch_sdpa","variant":"dense","backend":"efficient",
@@ -223,7 +223,13 @@ def main():
                     help="bench_attention_cuda's output: take the rlt_pack lengths from its \"counts\"")
     ap.add_argument("--skip-math-above", type=int, default=16384,
                     help="no math backend above this many tokens per clip (it materialises L x L scores)")
+    ap.add_argument("--dtypes", type=str, default="fp32,bf16",
+                    help="which input dtypes, comma-separated, in this order (fp32, bf16)")
     args = ap.parse_args()
+    dtypes = [t for t in args.dtypes.split(",") if t]
+    for t in dtypes:
+        if t not in ("fp32", "bf16"):
+            ap.error(f"--dtypes takes fp32 and bf16, not {t!r}")
     if not torch.cuda.is_available():
         print("attention_torch.py: no CUDA device", file=sys.stderr)
         return 1
@@ -234,7 +240,7 @@ def main():
                       "mem_efficient_sdp": torch.backends.cuda.mem_efficient_sdp_enabled(),
                       "cudnn_sdp": torch.backends.cuda.cudnn_sdp_enabled(),
                       "math_sdp": torch.backends.cuda.math_sdp_enabled()}), flush=True)
-    for dtype_name in ("fp32", "bf16"):
+    for dtype_name in dtypes:
         for d in (64, 128):
             heads = 2048 // d
             n = 512

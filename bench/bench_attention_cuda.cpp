@@ -2,7 +2,8 @@
 // forward+backward throughput and memory of the fused kernels, on raw device buffers.
 //
 //   cmake -S . -B build -DGLANCE_CUDA=ON && cmake --build build -j --target bench_attention_cuda
-//   ./build/bench/bench_attention_cuda [--reps 20] [--max-n 32768] [--deterministic] > glance_cuda.jsonl
+//   ./build/bench/bench_attention_cuda [--reps 20] [--max-n 32768] [--dtypes fp32,bf16,fp16] [--deterministic] \
+//       > glance_cuda.jsonl
 //   python3 bench/attention_torch.py > torch.jsonl          (PyTorch SDPA on the same cases)
 //
 // One JSON line per (case, kernel):
@@ -17,6 +18,7 @@
 // allocate nothing themselves.
 // Times: the median of --reps runs after 3 warm-up runs, measured with CUDA events.
 // --deterministic: the fp32 backward with its deterministic dQ kernel (the half backward has none).
+// --dtypes: which precisions, in the order given (scripts/gpu_session.sh runs each under its own time limit).
 //
 // Cases (the hidden size H * d = 2048 and 16k tokens per batch of the FlashAttention charts):
 //   n{N}_d{d}: 16384 / N clips of N tokens (one clip from N = 16384 on), N = 512 .. --max-n, d = 64 (H = 32)
@@ -203,13 +205,30 @@ int main(int argc, char** argv) {
   int reps = 20;
   int64_t max_n = 32768;
   bool deterministic = false;
+  std::vector<Precision> precisions = {Precision::Fp32, Precision::Bf16, Precision::Fp16};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (a == "--max-n" && i + 1 < argc) max_n = std::atoll(argv[++i]);
     else if (a == "--deterministic") deterministic = true;
-    else {
-      std::fprintf(stderr, "usage: bench_attention_cuda [--reps R] [--max-n N] [--deterministic]\n");
+    else if (a == "--dtypes" && i + 1 < argc) {
+      precisions.clear();
+      std::string list = argv[++i];
+      for (size_t start = 0; start <= list.size();) {
+        const size_t comma = std::min(list.find(',', start), list.size());
+        const std::string name = list.substr(start, comma - start);
+        if (name == "fp32") precisions.push_back(Precision::Fp32);
+        else if (name == "bf16") precisions.push_back(Precision::Bf16);
+        else if (name == "fp16") precisions.push_back(Precision::Fp16);
+        else {
+          std::fprintf(stderr, "bench_attention_cuda: --dtypes takes fp32, bf16 and fp16 separated by commas, not '%s'\n",
+                       name.c_str());
+          return 2;
+        }
+        start = comma + 1;
+      }
+    } else {
+      std::fprintf(stderr, "usage: bench_attention_cuda [--reps R] [--max-n N] [--dtypes fp32,bf16,fp16] [--deterministic]\n");
       return 2;
     }
   }
@@ -222,7 +241,7 @@ int main(int argc, char** argv) {
     std::vector<int64_t> rlt;  // 8 clips' RLT token counts, 4 times
     const std::vector<int64_t> eight = rlt_counts();
     for (int r = 0; r < 4; ++r) rlt.insert(rlt.end(), eight.begin(), eight.end());
-    for (Precision precision : {Precision::Fp32, Precision::Bf16, Precision::Fp16}) {
+    for (Precision precision : precisions) {
       for (int d : {64, 128}) {
         const int heads = 2048 / d;
         for (int64_t n = 512; n <= max_n; n *= 2) {

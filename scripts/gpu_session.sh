@@ -1,37 +1,40 @@
 #!/usr/bin/env bash
-# The one script a GPU session runs: build with CUDA, run the CUDA tests and every GPU benchmark, and write
-# the logs, the JSON lines and a summary under ${OUT:-out}/. Made for the device tool of this workplace
-# (/work/.library/device/README.md): each stage is one call and ends inside its 10-minute limit.
+# The one script a GPU session runs: the CUDA tests, compute-sanitizer, every GPU benchmark and the main job on
+# the GPU, writing logs, JSON lines and a summary under ${OUT:-out}/. Made for the device tool of this workplace
+# (/work/.library/device/README.md), which now lends 15 minutes of device time per task, machine start
+# included: so the binaries are built HERE, on the machine without a GPU, and carried; the GPU runs only what
+# needs the GPU, in two calls of about five minutes each, the most important checks first.
 #
-#   scripts/gpu_session.sh deps        HERE, on the machine without a GPU: copies GoogleTest and stb (which
-#                                      the GPU machine lacks and cannot download) into build-gpu-deps/
-#   scripts/gpu_session.sh build       configure + build test_cuda and the GPU benchmarks in build-gpu/
-#   scripts/gpu_session.sh test        test_cuda (every test), then compute-sanitizer memcheck on a subset
-#   scripts/gpu_session.sh bench       bench_cuda_ops; the RLT training step (small model), glance and PyTorch
-#   scripts/gpu_session.sh attention   bench_attention_cuda and bench/attention_torch.py
-#   scripts/gpu_session.sh bench-base  the training step at ViT-B's size (preset base), glance and PyTorch
-#   scripts/gpu_session.sh demo        the main job on the GPU: glance demo --device cuda (RLT vs dense)
-#   scripts/gpu_session.sh all         all of the above in order (longer than one call)
-#   scripts/gpu_session.sh summary DIR...   (anywhere) the markdown tables of the JSON lines found in DIRs
+#   HERE (no GPU; ~25 min on 2 cores, costs no device time):
+#     scripts/gpu_session.sh prebuild    GoogleTest + stb into build-gpu-deps/ (for a rebuild there, if needed),
+#                                        and test_cuda, the GPU benchmarks and glance built for sm_90 (H100/H200)
+#                                        with portable host code, copied into build-gpu-prebuilt/ with a manifest
+#   ON THE GPU, two calls back to back (the machine stays warm 30 s after a call):
+#     scripts/gpu_session.sh first       env; test_cuda (all); bench_cuda_ops; the RLT training step, glance vs
+#                                        PyTorch (dense, RLT); glance demo --device cuda      (at most 330 s)
+#     scripts/gpu_session.sh second      attention kernels vs PyTorch SDPA (bf16, then fp32; N <= 8192);
+#                                        compute-sanitizer memcheck on a subset; the training step's other
+#                                        variants (reference kernel, TF32, mixed precision); fp16 attention;
+#                                        ViT-B's step if time is left                          (at most 270 s)
+#   One part alone (a rerun after a fix): build, test, memcheck, bench, attention, demo, bench-base
+#   Anywhere: scripts/gpu_session.sh summary DIR...     the markdown tables of the files found in DIRs
+#             scripts/gpu_session.sh source-hash        the hash of the sources (manifest.txt's "source hash")
 #
-# A stage finds the binaries from an earlier `build` when the machine stayed warm (the device tool keeps
-# ignored build outputs between calls while the machine is held); otherwise it builds them first, so every
-# stage works on a fresh machine too (a build then shares the stage's time). Device-tool calls, in order:
+# Device-tool calls (timeout_s leaves a margin over the stage's budget; each stage ends inside its budget):
+#   run(command="bash scripts/gpu_session.sh first",  carry=["build-gpu-prebuilt","build-gpu-deps"], timeout_s=360)
+#   run(command="bash scripts/gpu_session.sh second", carry=["build-gpu-prebuilt","build-gpu-deps"], timeout_s=300)
+# Start (1-2 min) + 330 s + 270 s + transfers leaves about 2 minutes of the 15 in hand; then give_back.
 #
-#   run(command="scripts/gpu_session.sh build",     carry=["build-gpu-deps"], timeout_s=600)
-#   run(command="scripts/gpu_session.sh test",      carry=["build-gpu-deps"], timeout_s=600)
-#   run(command="scripts/gpu_session.sh bench",     carry=["build-gpu-deps"], timeout_s=600)
-#   run(command="scripts/gpu_session.sh attention", carry=["build-gpu-deps"], timeout_s=600)
-#   run(command="scripts/gpu_session.sh bench-base", carry=["build-gpu-deps"], timeout_s=600)
-#
-# (`carry` re-sends build-gpu-deps/ but leaves build-gpu/ on a warm machine alone.) Each call's files come
-# back from $OUT (at most 8 files per call: a stage writes fewer, or packs them into one .tar.gz); then
-# `scripts/gpu_summary.py DIR...` here joins the calls' files into one table for docs/performance/.
+# The binaries: a stage uses build-gpu-prebuilt/ when its manifest's source hash equals the hash of the source
+# files here (the same code), the GPU is sm_90, and the programs load (libcublas found); else it builds in
+# build-gpu/ on the GPU machine (16 cores; that build then takes part of the stage's budget, and a machine that
+# stayed warm keeps it for the next call). env.txt says which binaries ran, and from which commit.
 #
 # Environment: OUT (default out/), GLANCE_COMMIT (the commit to record where the copy has no .git),
-# GPU_SESSION_BUDGET_S (seconds a stage may take, default 570: steps that would not fit are skipped and
-# say so), GPU_SESSION_REBUILD=1 (build even when the binaries exist), SANITIZER_FILTER (gtest filter for
-# compute-sanitizer), BUILD_DIR (default build-gpu).
+# GPU_SESSION_BUDGET_S (seconds a stage may take; first 330, second 270, one part 540: a step that would not fit
+# is skipped and says so), GPU_SESSION_REBUILD=1 (build on the GPU machine even when usable binaries exist),
+# SANITIZER_FILTER (gtest filter for compute-sanitizer), BUILD_DIR (default build-gpu), GPU_SESSION_PREBUILT
+# (default build-gpu-prebuilt), PYTHON (default python3: the one with PyTorch there).
 #
 # It only reads the GPU's state (nvidia-smi queries): it never changes clocks, power, compute mode, MIG,
 # persistence, and never resets the device.
@@ -43,10 +46,12 @@ OUT=${OUT:-out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 BUILD=${BUILD_DIR:-build-gpu}
+PREBUILT=${GPU_SESSION_PREBUILT:-build-gpu-prebuilt}
 DEPS=build-gpu-deps
-BUDGET=${GPU_SESSION_BUDGET_S:-570}
 START=$(date +%s)
 TARGETS=(test_cuda bench_cuda_ops bench_train_step bench_attention_cuda glance)
+# The binaries' paths inside a build folder (build-gpu-prebuilt/ keeps the same layout).
+BINARIES=(tests/test_cuda bench/bench_cuda_ops bench/bench_train_step bench/bench_attention_cuda glance)
 SANITIZER_FILTER=${SANITIZER_FILTER:-'CudaFused.*:CudaRows.*:CudaReduce.LargeReductionsTakeTheSlicedPath:CudaIndexing.*:CudaAutograd.*:CudaMatmul.BroadcastBatchAndVectors:FusedAttentionCuda.ForwardFp32EdgeLengths:FusedAttentionCuda.VarlenPackEqualsEachClipAlone:FusedAttentionCuda.BackwardFp32MatchesTiledCpuGradients:FusedAttentionKernel.*'}
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
@@ -70,9 +75,11 @@ run_step() {
   fi
   say "$name (limit ${t}s)"
   echo "==== $name: $* (limit ${t}s)" >>"$log"
+  local t0
+  t0=$(date +%s)
   timeout --kill-after=10 "$t" "$@" >>"$log" 2>&1
   local rc=$?
-  echo "==== $name: exit $rc" >>"$log"
+  echo "==== $name: exit $rc after $(($(date +%s) - t0)) s" >>"$log"
   if ((rc == 124 || rc == 137)); then say "$name: TIMED OUT after ${t}s"; elif ((rc != 0)); then say "$name: exit $rc"; fi
   return $rc
 }
@@ -82,13 +89,35 @@ commit() {
   git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown
 }
 
+# A hash of every file the binaries are built from, computed the same way here and on the GPU machine (which
+# may receive the tree without .git): equal hashes mean the prebuilt binaries are this code.
+source_hash() {
+  find CMakeLists.txt tensor autograd nn rlt cuda bench tests -type f \
+    \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name CMakeLists.txt \) -print0 |
+    LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16
+}
+
+gpu_arch() {  # "90" for an H100/H200, empty without nvidia-smi
+  nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .'
+}
+
+sanitizer() {
+  command -v compute-sanitizer 2>/dev/null && return 0
+  local c
+  for c in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
+    [[ -x $c ]] && echo "$c" && return 0
+  done
+  return 1
+}
+
 # The machine, read only: nvidia-smi queries, compiler and library versions, this commit.
 write_env() {
   local f=$OUT/env.txt
   {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "commit: $(commit)$(git -C "$here" status --porcelain 2>/dev/null | grep -q . && echo ' (with uncommitted changes)')"
-    echo "host: $(uname -srm), $(nproc) cores"
+    echo "source hash: $(source_hash)"
+    echo "host: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
     echo "--- nvidia-smi --query-gpu"
     nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.draw,power.limit,temperature.gpu,persistence_mode,compute_mode,mig.mode.current --format=csv 2>&1
     echo "--- nvidia-smi"
@@ -101,18 +130,10 @@ write_env() {
   } >"$f" 2>&1
 }
 
-sanitizer() {
-  command -v compute-sanitizer 2>/dev/null && return 0
-  local c
-  for c in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
-    [[ -x $c ]] && echo "$c" && return 0
-  done
-  return 1
-}
-
-# ---- deps: run on the machine WITHOUT a GPU -----------------------------------------------------------------
+# ---- HERE: the binaries and the dependencies the GPU machine lacks ------------------------------------------
 # GoogleTest (static libraries, headers, CMake package) and the stb headers from this machine's Debian packages
-# (libgtest-dev, libstb-dev), laid out as an install prefix that CMAKE_PREFIX_PATH can point at.
+# (libgtest-dev, libstb-dev), laid out as an install prefix that CMAKE_PREFIX_PATH can point at: only a build
+# on the GPU machine needs them (it has neither and cannot download).
 stage_deps() {
   local multi=lib/x86_64-linux-gnu
   rm -rf "$DEPS"
@@ -124,23 +145,103 @@ stage_deps() {
   cp /usr/$multi/libgmock*.a "$DEPS/$multi/" 2>/dev/null
   cp -r /usr/$multi/cmake/GTest "$DEPS/$multi/cmake/" || return 1
   du -sh "$DEPS"
-  echo "carry it: run(..., carry=[\"$DEPS\"])"
 }
 
-# ---- build ----------------------------------------------------------------------------------------------------
-binaries_present() {
-  [[ -x $BUILD/tests/test_cuda && -x $BUILD/bench/bench_cuda_ops && -x $BUILD/bench/bench_train_step &&
-    -x $BUILD/bench/bench_attention_cuda && -x $BUILD/glance ]]
+# The binaries for the GPU, built here: sm_90 machine code + PTX (the H100 and H200 are both compute capability
+# 9.0), host code without -march=native (the GPU machine's CPU is another), Release. Same nvcc (13.0) as there.
+# Stripped of host symbols to travel light; device line info stays (compute-sanitizer names source lines).
+stage_prebuild() {
+  local dir=${PREBUILD_DIR:-build-gpu-here}
+  stage_deps || return 1
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DGLANCE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DGLANCE_NATIVE=OFF -DGLANCE_BUILD_EXAMPLES=OFF || return 1
+  cmake --build "$dir" -j "$(nproc)" --target "${TARGETS[@]}" || return 1
+  rm -rf "$PREBUILT"
+  mkdir -p "$PREBUILT/tests" "$PREBUILT/bench"
+  local b
+  for b in "${BINARIES[@]}"; do
+    cp "$dir/$b" "$PREBUILT/$b" || return 1
+    strip --strip-unneeded "$PREBUILT/$b"
+  done
+  {
+    echo "commit: $(commit)$(git -C "$here" status --porcelain 2>/dev/null | grep -q . && echo ' (with uncommitted changes)')"
+    echo "source hash: $(source_hash)"
+    echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -srm), $(g++ --version | head -n 1)"
+    echo "nvcc: $(nvcc --version | grep -o 'release [0-9.]*')"
+    echo "cuda architectures: 90 (sm_90 machine code + compute_90 PTX); host code portable x86-64 (GLANCE_NATIVE=OFF)"
+    echo "needs: $(ldd "$PREBUILT/tests/test_cuda" | awk '{print $1}' | grep -E 'cublas|cudart|gomp|stdc' | tr '\n' ' ')"
+  } >"$PREBUILT/manifest.txt"
+  cat "$PREBUILT/manifest.txt"
+  du -sh "$PREBUILT" "$DEPS"
+  echo "carry both: run(..., carry=[\"$PREBUILT\",\"$DEPS\"])"
+}
+
+# ---- ON THE GPU: which binaries --------------------------------------------------------------------------------
+# Where the loader does not find libcublas.so.13 by itself, the CUDA toolkit's and PyTorch's copies are tried.
+find_cublas_dir() {
+  local d
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-13*/lib64; do
+    [[ -e $d/libcublas.so.13 ]] && echo "$d" && return 0
+  done
+  d=$($PY -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null)
+  [[ -n $d && -e $d/libcublas.so.13 ]] && echo "$d" && return 0
+  d=$(find / -xdev -name libcublas.so.13 -print -quit 2>/dev/null)
+  [[ -n $d ]] && dirname "$d" && return 0
+  return 1
+}
+
+binaries_in() {
+  local b
+  for b in "${BINARIES[@]}"; do [[ -x $1/$b ]] || return 1; done
+}
+
+# Uses build-gpu-prebuilt/ when it is this code, for this GPU, and loads; says why not otherwise.
+prebuilt_usable() {
+  [[ -n "${GPU_SESSION_REBUILD:-}" ]] && { say "GPU_SESSION_REBUILD set: not using $PREBUILT"; return 1; }
+  binaries_in "$PREBUILT" || { say "no $PREBUILT/ (run 'scripts/gpu_session.sh prebuild' here and carry it)"; return 1; }
+  local want have arch
+  want=$(sed -n 's/^source hash: //p' "$PREBUILT/manifest.txt" 2>/dev/null)
+  have=$(source_hash)
+  [[ $want == "$have" ]] || { say "$PREBUILT/ was built from other sources (hash $want, here $have)"; return 1; }
+  arch=$(gpu_arch)
+  [[ $arch == 90 ]] || { say "$PREBUILT/ is for sm_90, this GPU is sm_${arch:-?}"; return 1; }
+  if ldd "$PREBUILT/tests/test_cuda" | grep -q 'not found'; then
+    local dir
+    dir=$(find_cublas_dir) && export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    say "libraries not found by the loader; LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+  fi
+  if ! "$PREBUILT/tests/test_cuda" --gtest_list_tests >/dev/null 2>"$OUT/prebuilt-load.log"; then
+    say "$PREBUILT/tests/test_cuda does not start here: $(head -c 300 "$OUT/prebuilt-load.log")"
+    ldd "$PREBUILT/tests/test_cuda" >>"$OUT/prebuilt-load.log" 2>&1
+    return 1
+  fi
+  rm -f "$OUT/prebuilt-load.log"
+  return 0
+}
+
+# Sets BIN to the folder whose binaries this stage runs: the prebuilt ones, an earlier build on this (warm)
+# machine, or a build now. Records the choice in env.txt.
+choose_binaries() {
+  if prebuilt_usable; then
+    BIN=$PREBUILT
+    echo "binaries: prebuilt ($(sed -n 's/^commit: //p' "$PREBUILT/manifest.txt"); $(sed -n 's/^built: //p' "$PREBUILT/manifest.txt"))" >>"$OUT/env.txt"
+    say "using the prebuilt binaries in $PREBUILT"
+    return 0
+  fi
+  do_build || return 1
+  BIN=$BUILD
+  echo "binaries: built on this machine in $BUILD ($(cat "$BUILD/.glance-commit" 2>/dev/null || commit))" >>"$OUT/env.txt"
 }
 
 do_build() {
   local log=$OUT/build.log
-  if binaries_present && [[ -z "${GPU_SESSION_REBUILD:-}" ]]; then
-    say "binaries present in $BUILD (built from $(cat "$BUILD/.glance-commit" 2>/dev/null || echo '?')); not rebuilding"
+  if binaries_in "$BUILD" && [[ -z "${GPU_SESSION_REBUILD:-}" ]] &&
+    [[ $(cat "$BUILD/.glance-source-hash" 2>/dev/null) == "$(source_hash)" ]]; then
+    say "binaries of this code present in $BUILD; not rebuilding"
     return 0
   fi
   local arch
-  arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .')
+  arch=$(gpu_arch)
   [[ $arch =~ ^[0-9]+$ ]] || arch=90
   local generator=()
   command -v ninja >/dev/null && generator=(-G Ninja)
@@ -152,112 +253,115 @@ do_build() {
     -DCMAKE_CUDA_ARCHITECTURES="$arch" -DGLANCE_BUILD_EXAMPLES=OFF "${prefix[@]}" || return 1
   run_step build 540 "$log" cmake --build "$BUILD" -j "$(nproc)" --target "${TARGETS[@]}" || return 1
   commit >"$BUILD/.glance-commit"
+  source_hash >"$BUILD/.glance-source-hash"
   say "built sm_$arch in $BUILD"
 }
 
-# ---- test ----------------------------------------------------------------------------------------------------
-stage_test() {
+# ---- steps -------------------------------------------------------------------------------------------------
+step_test() {
   local log=$OUT/test_cuda.log
-  run_step test_cuda 300 "$log" "$BUILD/tests/test_cuda" --gtest_output="xml:$OUT/test_cuda.xml"
+  run_step test_cuda "${1:-240}" "$log" "$BIN/tests/test_cuda" --gtest_output="xml:$OUT/test_cuda.xml"
   local rc=$?
-  grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$log" | head -n 40 >&2
-  local cs
-  if cs=$(sanitizer); then
-    # The caching allocator rounds blocks up (512 B / 2 MiB) and reuses them, so memcheck sees an overrun only
-    # past the rounded block; the kernels' own bounds are what it checks here.
-    run_step memcheck 420 "$OUT/memcheck.log" "$cs" --tool memcheck --leak-check no --error-exitcode 3 \
-      "$BUILD/tests/test_cuda" --gtest_filter="$SANITIZER_FILTER"
-    local mrc=$?
-    tail -n 5 "$OUT/memcheck.log" >&2
-    say "memcheck exit $mrc (filter $SANITIZER_FILTER)"
-  else
-    say "compute-sanitizer not found"
-    echo "compute-sanitizer not found" >"$OUT/memcheck.log"
-  fi
+  grep -E '^\[  (PASSED|FAILED) |^\[  FAILED  \]|tests? (ran|skipped)' "$log" | head -n 30 >&2
   return $rc
 }
 
-# ---- bench: primitives and the training step --------------------------------------------------------------
+# The caching allocator rounds blocks up (512 B / 2 MiB) and reuses them, so memcheck sees an overrun only past
+# the rounded block; the kernels' own bounds are what it checks here.
+step_memcheck() {
+  local cs
+  if ! cs=$(sanitizer); then
+    say "compute-sanitizer not found"
+    echo "compute-sanitizer not found" >"$OUT/memcheck.log"
+    return 1
+  fi
+  run_step memcheck "${1:-240}" "$OUT/memcheck.log" "$cs" --tool memcheck --leak-check no --error-exitcode 3 \
+    "$BIN/tests/test_cuda" --gtest_filter="$SANITIZER_FILTER"
+  local rc=$?
+  grep -E 'ERROR SUMMARY|^\[  (PASSED|FAILED) ' "$OUT/memcheck.log" | tail -n 4 >&2
+  return $rc
+}
+
+step_cuda_ops() {
+  run_step bench_cuda_ops "${1:-120}" "$OUT/bench.log" bash -c "'$BIN/bench/bench_cuda_ops' --reps ${2:-20} > '$OUT/cuda_ops.jsonl'"
+}
+
 last_json() { grep -E '^\{' "$1" | tail -n 1; }
 
-stage_bench() {
-  local log=$OUT/bench.log ops=$OUT/cuda_ops.jsonl train=$OUT/train_step.jsonl
-  : >"$ops"
-  : >"$train"
-  local tmp
-  tmp=$(mktemp -d)
-  # 1. memory-bound ops, GEMM vs cuBLAS, fused vs unfused (stdout: JSON; stderr: progress, to the log)
-  run_step bench_cuda_ops 240 "$log" bash -c "'$BUILD/bench/bench_cuda_ops' --reps 20 > '$ops'"
-  # 2. the RLT training step, small model: glance (kernel fused unless named) and PyTorch eager, same shapes.
-  #    Each run's last stdout line is its JSON. (ViT-B: the stage bench-base.)
-  local G=$BUILD/bench/bench_train_step S="--steps 30 --warmup 5"
-  local k
-  glance_train() {  # name, args...
-    local name=$1
-    shift
-    run_step "glance $name" 90 "$log" bash -c "'$G' --device cuda $S $* > '$tmp/g.out'" && last_json "$tmp/g.out" >>"$train"
-  }
-  torch_train() {
-    local name=$1
-    shift
-    run_step "torch $name" 120 "$log" bash -c "$PY bench/train_step_torch.py --device cuda $S $* > '$tmp/t.out'" &&
-      last_json "$tmp/t.out" >>"$train"
-  }
-  glance_train "small dense fused" --attention-kernel fused
-  torch_train "small dense all" --attention all
-  glance_train "small rlt fused" --attention-kernel fused --policy rlt
-  glance_train "small dense-synthetic fused" --attention-kernel fused --policy dense --data synthetic
-  k=$(grep '"case": *"rlt_rlt_d192' "$train" | tail -n 1 | $PY -c 'import json,sys; print(",".join(map(str, json.loads(sys.stdin.read())["counts"])))' 2>/dev/null)
-  if [[ -n $k ]]; then torch_train "small rlt (padded) all" --attention all --counts "$k"; fi
-  glance_train "small dense reference" --attention-kernel reference
-  glance_train "small dense fused tf32" --attention-kernel fused --tf32
-  glance_train "small dense fused_bf16 (mixed precision: bf16 attention core)" --attention-kernel fused_bf16
-  torch_train "small dense sdpa_bf16 (the same mixed precision)" --attention sdpa_bf16
-  torch_train "small dense sdpa tf32" --attention sdpa --tf32
-  rm -rf "$tmp"
+# train_glance NAME CAP FILE ARGS...: bench_train_step --device cuda, its JSON line appended to FILE.
+train_glance() {
+  local name=$1 cap=$2 file=$3 tmp
+  shift 3
+  tmp=$(mktemp)
+  run_step "glance $name" "$cap" "$OUT/bench.log" bash -c "'$BIN/bench/bench_train_step' --device cuda $* > '$tmp'" &&
+    last_json "$tmp" >>"$file"
+  rm -f "$tmp"
 }
 
-# ---- bench-base: the training step at ViT-B's size --------------------------------------------------------
-stage_bench_base() {
-  local log=$OUT/bench_base.log train=$OUT/train_step_base.jsonl
-  : >"$train"
-  local tmp
-  tmp=$(mktemp -d)
-  local G=$BUILD/bench/bench_train_step S="--steps 20 --warmup 3"
-  local k
-  glance_train() {
-    local name=$1
-    shift
-    run_step "glance $name" 120 "$log" bash -c "'$G' --device cuda $S $* > '$tmp/g.out'" && last_json "$tmp/g.out" >>"$train"
-  }
-  torch_train() {
-    local name=$1
-    shift
-    run_step "torch $name" 150 "$log" bash -c "$PY bench/train_step_torch.py --device cuda $S $* > '$tmp/t.out'" &&
-      last_json "$tmp/t.out" >>"$train"
-  }
-  glance_train "base dense fused" --attention-kernel fused --preset base
-  torch_train "base dense sdpa+explicit" --attention all --preset base
-  glance_train "base rlt fused" --attention-kernel fused --preset base --policy rlt
-  k=$(grep '"case": *"rlt_rlt_d768' "$train" | tail -n 1 | $PY -c 'import json,sys; print(",".join(map(str, json.loads(sys.stdin.read())["counts"])))' 2>/dev/null)
-  if [[ -n $k ]]; then torch_train "base rlt (padded) all" --attention all --preset base --counts "$k"; fi
-  glance_train "base dense-synthetic fused" --attention-kernel fused --preset base --policy dense --data synthetic
-  rm -rf "$tmp"
+train_torch() {  # the same for bench/train_step_torch.py
+  local name=$1 cap=$2 file=$3 tmp
+  shift 3
+  tmp=$(mktemp)
+  run_step "torch $name" "$cap" "$OUT/bench.log" bash -c "$PY bench/train_step_torch.py --device cuda $* > '$tmp'" &&
+    last_json "$tmp" >>"$file"
+  rm -f "$tmp"
 }
 
-# ---- attention: the fused kernels vs PyTorch SDPA ---------------------------------------------------------
-stage_attention() {
-  local log=$OUT/attention.log g=$OUT/attention_glance.jsonl t=$OUT/attention_torch.jsonl
-  : >"$g"
-  : >"$t"
-  run_step bench_attention_cuda 240 "$log" bash -c "'$BUILD/bench/bench_attention_cuda' --reps 20 > '$g'"
-  run_step attention_torch 300 "$log" bash -c "$PY bench/attention_torch.py --reps 20 --from-glance '$g' > '$t'"
+counts_of() {  # the per-clip token counts of the RLT line for model width $2 in file $1, comma-separated
+  grep "\"case\": *\"rlt_rlt_d$2" "$1" | tail -n 1 |
+    $PY -c 'import json,sys; print(",".join(map(str, json.loads(sys.stdin.read())["counts"])))' 2>/dev/null
 }
 
-# ---- demo: the README's main job, on the GPU ----------------------------------------------------------------
-stage_demo() {
+# The small model's step (dim 192, depth 4, 8 clips x 392 tokens), glance and PyTorch eager: dense, then RLT
+# and dense on the same synthetic clips (PyTorch pads RLT's clips to the longest).
+step_train_main() {
+  local f=$OUT/train_step.jsonl S="--steps 30 --warmup 5" k
+  train_glance "small dense fused" 30 "$f" $S --attention-kernel fused
+  train_torch "small dense all" 60 "$f" $S --attention all
+  train_glance "small rlt fused" 30 "$f" $S --attention-kernel fused --policy rlt
+  k=$(counts_of "$f" 192)
+  if [[ -n $k ]]; then train_torch "small rlt (padded) all" 45 "$f" $S --attention all --counts "$k"; fi
+  train_glance "small dense-synthetic fused" 30 "$f" $S --attention-kernel fused --policy dense --data synthetic
+}
+
+# The other variants of the small step: the reference attention kernel, TF32, mixed precision (bf16 attention
+# core, both sides).
+step_train_variants() {
+  local f=$OUT/train_step_variants.jsonl S="--steps 30 --warmup 5"
+  train_glance "small dense fused_bf16 (mixed precision: bf16 attention core)" 30 "$f" $S --attention-kernel fused_bf16
+  train_torch "small dense sdpa_bf16 (the same mixed precision)" 45 "$f" $S --attention sdpa_bf16
+  train_glance "small dense reference" 30 "$f" $S --attention-kernel reference
+  train_glance "small dense fused tf32" 30 "$f" $S --attention-kernel fused --tf32
+  train_torch "small dense sdpa tf32" 45 "$f" $S --attention sdpa --tf32
+}
+
+# ViT-B's step (dim 768, depth 12, 8 clips x 1568 tokens).
+step_train_base() {
+  local f=$OUT/train_step_base.jsonl S="--steps 20 --warmup 3" k
+  train_glance "base dense fused" 90 "$f" $S --attention-kernel fused --preset base
+  train_torch "base dense all" 150 "$f" $S --attention all --preset base
+  train_glance "base rlt fused" 90 "$f" $S --attention-kernel fused --preset base --policy rlt
+  k=$(counts_of "$f" 768)
+  if [[ -n $k ]]; then train_torch "base rlt (padded) all" 150 "$f" $S --attention all --preset base --counts "$k"; fi
+  train_glance "base dense-synthetic fused" 90 "$f" $S --attention-kernel fused --preset base --policy dense --data synthetic
+}
+
+# The fused attention kernels against PyTorch SDPA for one precision (fp32, bf16; fp16 has no PyTorch side here),
+# each side under its own limit so that one slow precision cannot starve the next.
+# step_attention DTYPE MAX_N REPS CAP_GLANCE CAP_TORCH
+step_attention() {
+  local dt=$1 max_n=$2 reps=$3 g=$OUT/attention_glance.jsonl t=$OUT/attention_torch.jsonl
+  run_step "bench_attention_cuda $dt" "$4" "$OUT/attention.log" \
+    bash -c "'$BIN/bench/bench_attention_cuda' --dtypes $dt --reps $reps --max-n $max_n >> '$g'"
+  [[ $dt == fp16 ]] && return
+  run_step "attention_torch $dt" "$5" "$OUT/attention.log" \
+    bash -c "$PY bench/attention_torch.py --dtypes $dt --reps $reps --max-n $max_n --from-glance '$g' >> '$t'"
+}
+
+# The README's main job (RLT vs dense on the built-in dataset) on the GPU.
+step_demo() {
   local log=$OUT/demo_cuda.log
-  run_step "glance demo --device cuda" 540 "$log" "$BUILD/glance" demo --device cuda --no-progress --out "$OUT/demo-runs"
+  run_step "glance demo --device cuda" "${1:-540}" "$log" "$BIN/glance" demo --device cuda --no-progress --out "$OUT/demo-runs"
   local rc=$?
   last_json "$log" >"$OUT/demo_cuda.json"
   (cd "$OUT" && tar czf demo-metrics.tar.gz demo-runs && rm -rf demo-runs) 2>/dev/null
@@ -270,82 +374,79 @@ summarize() {  # stage name
   cat "$OUT/summary-$1.md"
 }
 
-# At most 8 files come back from $OUT: more are packed into one archive (the summaries stay beside it).
+# At most 8 files come back from $OUT: more are packed into one archive (env.txt and the summary stay beside it).
 pack_out() {
   local n
   n=$(find "$OUT" -maxdepth 1 -type f | wc -l)
   if ((n > 8)); then
-    (cd "$OUT" && files=$(find . -maxdepth 1 -type f ! -name 'summary-*.md' ! -name '*.tar.gz' | sort) &&
+    (cd "$OUT" && files=$(find . -maxdepth 1 -type f ! -name 'summary-*.md' ! -name env.txt ! -name 'gpu-session-*' | sort) &&
       tar czf "gpu-session-$1.tar.gz" $files && rm -f $files)
     say "packed $n files into $OUT/gpu-session-$1.tar.gz"
   fi
 }
 
+gpu_stage() {  # name default-budget: env + binaries; the caller runs the steps, then finish
+  BUDGET=${GPU_SESSION_BUDGET_S:-$2}
+  write_env
+  say "stage $1, budget ${BUDGET}s"
+  choose_binaries
+}
+
+finish() {  # stage name
+  say "stage $1 done in $(($(date +%s) - START)) s"
+  summarize "$1"
+  pack_out "$1"
+}
+
 stage=${1:-}
 case "$stage" in
+  prebuild) stage_prebuild ;;
   deps) stage_deps ;;
+  first)
+    gpu_stage first 330 || { finish first; exit 1; }
+    step_test 120
+    step_cuda_ops 60 10
+    step_train_main
+    step_demo 90
+    finish first
+    ;;
+  second)
+    gpu_stage second 270 || { finish second; exit 1; }
+    step_attention bf16 8192 10 40 60
+    step_attention fp32 8192 10 50 60
+    step_memcheck 75
+    step_train_variants
+    step_attention fp16 8192 10 30
+    step_train_base
+    finish second
+    ;;
   build)
+    BUDGET=${GPU_SESSION_BUDGET_S:-570}
     write_env
     do_build
     rc=$?
     tail -n 3 "$OUT/build.log" >&2
     exit $rc
     ;;
-  test)
-    write_env
-    do_build || exit 1
-    stage_test
-    rc=$?
-    pack_out test
-    exit $rc
+  test | memcheck | bench | attention | demo | bench-base)
+    gpu_stage "$stage" 540 || { finish "$stage"; exit 1; }
+    case "$stage" in
+      test) step_test 300; step_memcheck 220 ;;
+      memcheck) step_memcheck 520 ;;
+      bench) step_cuda_ops 150 20; step_train_main; step_train_variants ;;
+      attention) for dt in bf16 fp32; do step_attention $dt 32768 20 120 140; done; step_attention fp16 32768 20 80 ;;
+      demo) step_demo 520 ;;
+      bench-base) step_train_base ;;
+    esac
+    finish "$stage"
     ;;
-  bench)
-    write_env
-    do_build || exit 1
-    stage_bench
-    summarize bench
-    pack_out bench
-    ;;
-  bench-base)
-    write_env
-    do_build || exit 1
-    stage_bench_base
-    summarize bench-base
-    pack_out bench-base
-    ;;
-  attention)
-    write_env
-    do_build || exit 1
-    stage_attention
-    summarize attention
-    pack_out attention
-    ;;
-  demo)
-    write_env
-    do_build || exit 1
-    stage_demo
-    rc=$?
-    pack_out demo
-    exit $rc
-    ;;
-  all)
-    BUDGET=${GPU_SESSION_BUDGET_S:-3600}
-    write_env
-    do_build || exit 1
-    stage_test
-    stage_bench
-    stage_bench_base
-    stage_attention
-    stage_demo
-    summarize all
-    pack_out all
-    ;;
+  source-hash) source_hash ;;
   summary)
     shift
     $PY "$here/scripts/gpu_summary.py" "$@"
     ;;
   *)
-    sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -4,7 +4,8 @@
     python3 scripts/gpu_summary.py [--env env.txt] DIR_OR_FILE...
 
 Reads every *.jsonl file in the given folders (and inside any gpu-session-*.tar.gz there), or the files
-named, and prints one markdown document: the device, the commit, then one table per benchmark:
+named, and prints one markdown document: the device, the commit, what ran correctly (test_cuda.xml,
+memcheck.log, demo_cuda.json when present), the issues' targets met or not, then one table per benchmark:
 
   cuda_ops    glance op GB/s / cudaMemcpy d2d GB/s            (issue 5's target: >= 0.7)
   cuda_gemm   ops::matmul TFLOP/s / cuBLAS TFLOP/s            (same buffers, same math mode)
@@ -24,9 +25,16 @@ import sys
 import tarfile
 
 
-def read_lines(paths):
-    """Every JSON object in the inputs, with the file it came from."""
+# Files other than JSON lines that the summary reads, by base name.
+TEXT_FILES = ("test_cuda.xml", "memcheck.log", "demo_cuda.json", "test_cuda.log")
+
+
+def read_lines(paths, texts=None):
+    """Every JSON object in the inputs, with the file it came from. When texts is a dict, the files named in
+    TEXT_FILES are put there too (base name -> text; the last one found wins)."""
     rows = []
+    if texts is None:
+        texts = {}
 
     def take(text, source):
         for line in text.splitlines():
@@ -51,11 +59,19 @@ def read_lines(paths):
             if f.endswith(".jsonl"):
                 with open(f, encoding="utf-8", errors="replace") as fh:
                     take(fh.read(), f)
+            elif os.path.basename(f) in TEXT_FILES and os.path.isfile(f):
+                with open(f, encoding="utf-8", errors="replace") as fh:
+                    texts[os.path.basename(f)] = fh.read()
             elif f.endswith(".tar.gz") and os.path.isfile(f):
                 with tarfile.open(f) as tar:
                     for m in tar.getmembers():
-                        if m.isfile() and m.name.endswith(".jsonl"):
+                        if not m.isfile():
+                            continue
+                        base = os.path.basename(m.name)
+                        if base.endswith(".jsonl"):
                             take(tar.extractfile(m).read().decode("utf-8", "replace"), f + ":" + m.name)
+                        elif base in TEXT_FILES:
+                            texts[base] = tar.extractfile(m).read().decode("utf-8", "replace")
     return rows
 
 
@@ -103,7 +119,7 @@ def env_lines(path):
     with open(path, encoding="utf-8", errors="replace") as fh:
         lines = fh.read().splitlines()
     for i, line in enumerate(lines):
-        if line.startswith(("date:", "commit:", "host:")):
+        if line.startswith(("date:", "commit:", "source hash:", "host:", "binaries:")):
             keep.append(line)
         if line.startswith("--- nvidia-smi --query-gpu") and i + 2 < len(lines):
             keep.append("nvidia-smi: " + lines[i + 1])
@@ -113,6 +129,130 @@ def env_lines(path):
         if line.startswith(("--- cmake", "--- python", "--- compute-sanitizer")):
             keep.append(line[4:])
     return keep
+
+
+def section_correctness(texts, out):
+    """test_cuda's gtest XML (counts, and each failure's first line), memcheck's verdict, the GPU demo's result."""
+    out.append("## Correctness on the GPU\n")
+    xml_text = texts.get("test_cuda.xml")
+    if xml_text:
+        import xml.etree.ElementTree as ET
+        try:
+            root = ET.fromstring(xml_text)
+            cases = root.iter("testcase")
+            failed, skipped, ran = [], 0, 0
+            for c in cases:
+                ran += 1
+                if c.find("failure") is not None:
+                    msg = (c.find("failure").get("message") or "").strip().splitlines()
+                    failed.append(f"{c.get('classname')}.{c.get('name')}: {msg[0][:160] if msg else ''}")
+                elif c.get("result") == "skipped" or c.find("skipped") is not None:
+                    skipped += 1
+            out.append(f"test_cuda: **{ran - len(failed) - skipped} passed, {len(failed)} failed**, {skipped} skipped "
+                       f"(of {ran}; {root.get('time')} s).\n")
+            for f in failed:
+                out.append(f"- FAILED {f.replace('|', '/')}")
+            if failed:
+                out.append("")
+        except ET.ParseError as e:
+            out.append(f"test_cuda.xml does not parse ({e}): test_cuda stopped before writing it (crash or time-out; "
+                       "see test_cuda.log).\n")
+    elif "test_cuda.log" in texts:
+        out.append("test_cuda.xml missing: test_cuda stopped before writing it (crash or time-out). Last lines of "
+                   "test_cuda.log:\n")
+        out.append("```\n" + "\n".join(texts["test_cuda.log"].splitlines()[-8:]) + "\n```\n")
+    else:
+        out.append("test_cuda did not run in these calls.\n")
+    mem = texts.get("memcheck.log")
+    if mem:
+        summary = [l for l in mem.splitlines() if "ERROR SUMMARY" in l]
+        out.append(f"compute-sanitizer memcheck (subset): {summary[-1].strip() if summary else mem.splitlines()[-1:]}\n")
+    demo = texts.get("demo_cuda.json", "").strip()
+    if demo:
+        try:
+            d = json.loads(demo)
+            r, dn = d.get("rlt", {}), d.get("dense", {})
+            out.append(f"`glance demo --device cuda`: RLT val_acc {fmt(r.get('val_acc'))} at "
+                       f"{fmt(r.get('clips_per_s'))} clips/s (kept {fmt(r.get('kept_fraction'))} of the tokens), "
+                       f"dense val_acc {fmt(dn.get('val_acc'))} at {fmt(dn.get('clips_per_s'))} clips/s, "
+                       f"speed-up {fmt(d.get('speedup'))}.\n")
+        except json.JSONDecodeError:
+            out.append("demo_cuda.json is not one JSON object: the demo did not finish (see demo_cuda.log).\n")
+
+
+def section_targets(rows, out):
+    """Each target the issues set, met or not, from the lines present; a target with no lines says so."""
+    out.append("## The issues' targets\n")
+    body = []
+    ops = [r for r in rows if r.get("bench") == "cuda_ops" and r.get("ratio") is not None]
+    if ops:
+        worst = min(ops, key=lambda r: r["ratio"])
+        met = sum(1 for r in ops if r["ratio"] >= 0.7)
+        body.append(["elementwise and reductions >= 0.7 of the d2d copy (issue 5)", f"{met} of {len(ops)} ops",
+                     f"worst {worst.get('case')} {fmt(worst['ratio'])}", "yes" if met == len(ops) else "**no**"])
+    else:
+        body.append(["elementwise and reductions >= 0.7 of the d2d copy (issue 5)", "not measured", "", "–"])
+    t = [r for r in rows if r.get("bench") == "train_step"]
+    glance = [r for r in t if "glance" in r and str(r.get("device", "cpu")).startswith("cuda")]
+    torch = [r for r in t if r.get("reference_impl") == "pytorch_cuda"]
+    pairs = []
+    for g in glance:
+        ref = [r for r in torch if r.get("case") == g.get("case") and bool(r.get("tf32")) == bool(g.get("tf32"))
+               and ("bf16" in str(r.get("attention"))) == ("bf16" in str(g.get("attention")))]
+        if ref and g.get("attention") != "reference":
+            pairs.append((g, ref[-1]["median_ms"] / g["glance"]))
+    if pairs:
+        worst = min(pairs, key=lambda p: p[1])
+        body.append(["RLT training step >= 1.0x PyTorch eager (issue 5)", f"{sum(p[1] >= 1.0 for p in pairs)} of "
+                     f"{len(pairs)} cases", f"worst {worst[0].get('case')} {fmt(worst[1])}",
+                     "yes" if all(p[1] >= 1.0 for p in pairs) else "**no**"])
+    else:
+        body.append(["RLT training step >= 1.0x PyTorch eager (issue 5)", "not measured", "", "–"])
+    a = [r for r in rows if r.get("bench") == "attention" and "skipped" not in r]
+    g_att = [r for r in a if str(r.get("kernel", "")).startswith("fused")]
+    sdpa = [r for r in a if r.get("kernel") == "torch_sdpa"]
+
+    def against(dtype, backend, variant, goal, label):
+        found = []
+        for g in g_att:
+            if g.get("dtype") != dtype or not g.get("fwdbwd_ms"):
+                continue
+            refs = [r for r in sdpa if r.get("case") == g.get("case") and r.get("dtype") == dtype
+                    and r.get("variant", "dense") == variant and r.get("fwdbwd_ms")
+                    and (backend is None or r.get("backend_ran") == backend)]
+            if refs:
+                best = min(refs, key=lambda r: r["fwdbwd_ms"])
+                found.append((g.get("case"), best["fwdbwd_ms"] / g["fwdbwd_ms"]))
+        if not found:
+            body.append([label, "not measured", "", "–"])
+            return
+        worst = min(found, key=lambda f: f[1])
+        met = sum(1 for f in found if f[1] >= goal)
+        body.append([label, f"{met} of {len(found)} cases", f"worst {worst[0]} {fmt(worst[1])}",
+                     "yes" if met == len(found) else "**no**"])
+
+    against("fp32", "efficient", "dense", 1.0, "fp32 fused fwd+bwd >= 1.0x SDPA memory-efficient (issue 6)")
+    against("bf16", "flash", "dense", 0.6, "bf16 fused fwd+bwd >= 0.6x SDPA flash (issue 6)")
+    for dtype in ("fp32", "bf16"):
+        found = []
+        for g in g_att:
+            if g.get("dtype") != dtype or str(g.get("case", "")).startswith("n") or not g.get("fwdbwd_ms"):
+                continue
+            refs = [r for r in sdpa if r.get("case") == g.get("case") and r.get("dtype") == dtype
+                    and r.get("variant") == "padded" and r.get("fwdbwd_ms")]
+            if refs:
+                found.append((g.get("case"), min(r["fwdbwd_ms"] for r in refs) / g["fwdbwd_ms"]))
+        label = f"{dtype} variable-length pack >= 2x the padded batch (issue 6)"
+        if found:
+            worst = min(found, key=lambda f: f[1])
+            body.append([label, f"{sum(f[1] >= 2 for f in found)} of {len(found)} packs",
+                         f"worst {worst[0]} {fmt(worst[1])}", "yes" if all(f[1] >= 2 for f in found) else "**no**"])
+        else:
+            body.append([label, "not measured", "", "–"])
+    out.append(table(["target", "met in", "worst ratio", "met"], body))
+    out.append("\nRatios as in the tables below (> 1: glance faster); the attention targets compare forward+backward "
+               "against the named SDPA backend as it actually ran (backend_ran), the padded batch against its fastest "
+               "backend.\n")
 
 
 def section_ops(rows, out):
@@ -250,7 +390,8 @@ def main():
     ap.add_argument("--env", default="", help="env.txt of the session (device, commit)")
     ap.add_argument("paths", nargs="+")
     args = ap.parse_args()
-    rows = read_lines(args.paths)
+    texts = {}
+    rows = read_lines(args.paths, texts)
     env = args.env
     if not env:
         for p in args.paths:
@@ -271,6 +412,8 @@ def main():
                    f"{dev.get('global_memory_bytes', 0) / 2**30:.1f} GiB, CUDA runtime {dev.get('cuda_runtime')}, "
                    f"driver {dev.get('cuda_driver')}.")
     out.append(f"\nInput: {len(rows)} JSON lines from {', '.join(args.paths)}.\n")
+    section_correctness(texts, out)
+    section_targets(rows, out)
     section_ops(rows, out)
     section_gemm(rows, out)
     section_fused(rows, out)
