@@ -121,6 +121,11 @@ Tensor softmax(const Tensor& x, int64_t axis = -1);
 Tensor log_softmax(const Tensor& x, int64_t axis = -1);
 // Normalises over the last axis; weight and bias ([C]) may be undefined.
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
+// layer_norm's node for a forward computed elsewhere (nn's fused residual + LayerNorm kernel): records on `out`
+// = LN(x) * weight + bias the backward of layer_norm, from the row statistics mean and rstd ([rows] or x's
+// shape without its last axis) that produced it.
+void record_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out, const Tensor& mean,
+                       const Tensor& rstd);
 
 // ---- joining, splitting, indexing ----
 Tensor concat(const std::vector<Tensor>& tensors, int64_t axis = 0);

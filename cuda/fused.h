@@ -1,6 +1,6 @@
 // Fused CUDA kernels for the nn layer: each does in one pass over memory what a composition of primitives
-// does in several, where that pays. They work on contiguous CUDA tensors of float32 or float64, record no
-// autograd history, and are not wired into nn/ yet: a layer can call them when it runs on the GPU.
+// does in several, where that pays. They work on CUDA tensors of float32 or float64 and record no autograd
+// history; nn reaches them through nn/fused.h (registered by cuda/nn/fused_nn.cpp), which records the nodes.
 //
 // Why these four: on a GPU the ops around a GEMM are limited by memory traffic, not arithmetic. Each unfused
 // elementwise step reads its inputs from device memory and writes its output back; fusing a chain of k steps

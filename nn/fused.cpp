@@ -5,6 +5,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "autograd/functions.h"
 #include "autograd/node.h"
 #include "tensor/ops.h"
 
@@ -28,7 +29,8 @@ std::atomic<bool> g_enabled{true};
 
 void register_fused_kernels(DeviceType type, FusedKernels kernels) {
   std::lock_guard<std::mutex> lock(registry_mutex());
-  const bool empty = !kernels.softmax_cross_entropy && !kernels.bias_gelu && !kernels.adamw_step;
+  const bool empty =
+      !kernels.softmax_cross_entropy && !kernels.bias_gelu && !kernels.adamw_step && !kernels.residual_layer_norm;
   if (empty) {
     registry().erase(type);
   } else {
@@ -74,6 +76,24 @@ Tensor fused_cross_entropy_mean(const FusedKernels& kernels, const Tensor& logit
                      return {ops::binary(BinaryOp::Mul, dlogits, ops::binary(BinaryOp::Div, g, rows))};
                    });
   return loss;
+}
+
+std::pair<Tensor, Tensor> fused_residual_layer_norm(const FusedKernels& kernels, const Tensor& x,
+                                                    const Tensor& residual, const Tensor& weight,
+                                                    const Tensor& bias, double eps) {
+  if (!kernels.residual_layer_norm) {
+    throw std::logic_error("fused_residual_layer_norm: the device registered no residual_layer_norm kernel");
+  }
+  ResidualLayerNormValues v =
+      kernels.residual_layer_norm(x.detach(), residual.detach(), weight.detach(), bias.detach(), eps);
+  // s = x + residual: ds/dx = ds/dresidual = identity (same shapes: no broadcast to undo).
+  autograd::record("add", {x, residual}, v.sum,
+                   [](const Tensor& g) -> std::vector<Tensor> { return {g, g}; });
+  // out = LN(s): layer_norm's own backward, from the kernel's row statistics. Its input is s with the add's
+  // history, so the gradient reaching s from both of its consumers (this LN and the next residual) is summed
+  // before the add passes it on.
+  record_layer_norm(v.sum, weight, bias, v.out, v.mean, v.rstd);
+  return {v.sum, v.out};
 }
 
 }  // namespace glance::nn

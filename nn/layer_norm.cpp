@@ -1,5 +1,7 @@
 #include "nn/layer_norm.h"
 
+#include "nn/fused.h"
+
 namespace glance::nn {
 
 LayerNorm::LayerNorm(int64_t d, double e, bool affine) : dim(d), eps(e) {
@@ -15,6 +17,16 @@ Tensor LayerNorm::forward(const Tensor& x) const {
                                 shape_str(x.shape()));
   }
   return layer_norm(x, weight, bias, eps);
+}
+
+std::pair<Tensor, Tensor> LayerNorm::add_and_norm(const Tensor& x, const Tensor& residual) const {
+  const FusedKernels* kernels = fused_kernels(x.device());
+  const bool fusable = kernels && kernels->residual_layer_norm && x.shape() == residual.shape() &&
+                       x.dtype() == residual.dtype() && x.device() == residual.device() && is_floating(x.dtype()) &&
+                       x.dim() > 0 && x.size(-1) == dim && (!weight.defined() || weight.dtype() == x.dtype());
+  if (fusable) return fused_residual_layer_norm(*kernels, x, residual, weight, bias, eps);
+  Tensor sum = x + residual;
+  return {sum, forward(sum)};
 }
 
 }  // namespace glance::nn

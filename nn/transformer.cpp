@@ -15,8 +15,11 @@ TransformerBlock::TransformerBlock(const BlockConfig& c) {
 
 Tensor TransformerBlock::forward(const Tensor& x, const TokenLayout& layout) const {
   const TokenLayout out_layout = attn->output_layout(layout);
-  Tensor h = attn->skip(x, layout) + drop_path->forward(attn->update(x, layout, *norm1), out_layout);
-  return h + drop_path->forward(mlp->forward(norm2->forward(h)), out_layout);
+  // h = the skip path + the attention update; norm2(h) feeds the MLP. The add and the norm are one kernel where
+  // the device offers it (LayerNorm::add_and_norm).
+  const auto [h, h_normed] =
+      norm2->add_and_norm(attn->skip(x, layout), drop_path->forward(attn->update(x, layout, *norm1), out_layout));
+  return h + drop_path->forward(mlp->forward(h_normed), out_layout);
 }
 
 }  // namespace glance::nn

@@ -49,13 +49,18 @@ Tensor log_softmax(const Tensor& x, int64_t axis) {
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   ops::LayerNormResult r = ops::layer_norm(x, weight, bias, eps);
   Tensor out = r.out;
+  record_layer_norm(x, weight, bias, out, r.mean, r.rstd);
+  return out;
+}
+
+void record_layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor& out, const Tensor& mean,
+                       const Tensor& rstd) {
   // The backend computes all three gradients in one pass over the rows (tensor/cpu/rows.cpp).
-  record("layer_norm", {x, weight, bias}, out, [x, weight, bias, mean = r.mean, rstd = r.rstd](const Tensor& g) -> std::vector<Tensor> {
+  record("layer_norm", {x, weight, bias}, out, [x, weight, bias, mean, rstd](const Tensor& g) -> std::vector<Tensor> {
     bool affine = (weight.defined() && weight.requires_grad()) || (bias.defined() && bias.requires_grad());
     ops::LayerNormGrads d = ops::layer_norm_backward(g, x, mean, rstd, weight, affine);
     return {d.dx, weight.defined() ? d.dweight : Tensor(), bias.defined() ? d.dbias : Tensor()};
   });
-  return out;
 }
 
 }  // namespace glance

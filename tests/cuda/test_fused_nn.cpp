@@ -1,6 +1,6 @@
-// nn's use of the CUDA fused kernels (nn/fused.h, cuda/nn/fused_nn.cpp): on the GPU, cross_entropy, Mlp and AdamW
-// with fusion on must equal the same calls with fusion off (the composition of CUDA primitives), values and
-// gradients. The registration itself needs no GPU and is checked everywhere.
+// nn's use of the CUDA fused kernels (nn/fused.h, cuda/nn/fused_nn.cpp): on the GPU, cross_entropy, Mlp,
+// LayerNorm::add_and_norm and AdamW with fusion on must equal the same calls with fusion off (the composition of
+// CUDA primitives), values and gradients. The registration itself needs no GPU and is checked everywhere.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +10,7 @@
 
 #include "cuda_testing.h"
 #include "nn/fused.h"
+#include "nn/layer_norm.h"
 #include "nn/loss.h"
 #include "nn/mlp.h"
 #include "nn/optim/adamw.h"
@@ -30,7 +31,8 @@ void expect_near(const Tensor& a, const Tensor& b, double tol, const char* what)
 TEST(FusedNnCuda, KernelsAreRegisteredForCudaByLinking) {
   const FusedKernels* k = fused_kernels(Device::cuda());
   ASSERT_NE(k, nullptr) << "cuda/nn/fused_nn.cpp's static initialiser did not run (linked as an archive?)";
-  EXPECT_TRUE(k->softmax_cross_entropy && k->bias_gelu && k->bias_gelu_backward && k->adamw_step);
+  EXPECT_TRUE(k->softmax_cross_entropy && k->bias_gelu && k->bias_gelu_backward && k->adamw_step &&
+              k->residual_layer_norm);
   FusionGuard off(false);
   EXPECT_EQ(fused_kernels(Device::cuda()), nullptr);
 }
@@ -89,6 +91,34 @@ TEST(FusedNnCuda, MlpFusedEqualsUnfused) {
   const std::vector<Tensor> fused = run(true), plain = run(false);
   const char* names[] = {"output", "x grad", "fc1.weight grad", "fc1.bias grad"};
   for (size_t i = 0; i < fused.size(); ++i) expect_near(fused[i], plain[i], 1e-5, names[i]);
+}
+
+// ViT-B's width (768) and a non-multiple of the warp (100), rows of a transformer's token matrix; the loss weighs
+// the sum and the norm by their own random tensors, so both outputs' gradients are checked.
+TEST(FusedNnCuda, AddAndNormFusedEqualsUnfused) {
+  GLANCE_REQUIRE_CUDA();
+  for (const int64_t C : {int64_t{768}, int64_t{100}}) {
+    LayerNorm norm(C);
+    ops::copy_(norm.weight, random_tensor({C}, DType::Float32, 6));
+    ops::copy_(norm.bias, random_tensor({C}, DType::Float32, 7));
+    norm.to(gpu());
+    const Tensor x_value = to_gpu(random_tensor({257, C}, DType::Float32, 8));
+    const Tensor r_value = to_gpu(random_tensor({257, C}, DType::Float32, 9));
+    const Tensor k_sum = to_gpu(random_tensor({257, C}, DType::Float32, 10));
+    const Tensor k_norm = to_gpu(random_tensor({257, C}, DType::Float32, 11));
+    auto run = [&](bool fusion) {
+      FusionGuard guard(fusion);
+      norm.zero_grad();
+      Tensor x = ops::clone(x_value).set_requires_grad(), r = ops::clone(r_value).set_requires_grad();
+      const auto [s, n] = norm.add_and_norm(x, r);
+      sum(s * k_sum + n * k_norm).backward();
+      return std::vector<Tensor>{s.detach(), n.detach(), x.grad(), r.grad(), ops::clone(norm.weight.grad()),
+                                 ops::clone(norm.bias.grad())};
+    };
+    const std::vector<Tensor> fused = run(true), plain = run(false);
+    const char* names[] = {"sum", "norm", "x grad", "residual grad", "weight grad", "bias grad"};
+    for (size_t i = 0; i < fused.size(); ++i) expect_near(fused[i], plain[i], 1e-5, names[i]);
+  }
 }
 
 TEST(FusedNnCuda, AdamWFusedEqualsUnfused) {

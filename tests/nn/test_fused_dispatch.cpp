@@ -1,7 +1,8 @@
 // The wiring of nn/fused.h, checked on the CPU: the test registers fused kernels for the CPU, written here as
 // float64 loops (independent of the primitives nn composes otherwise), and counts their calls. Then
-// cross_entropy, Mlp and AdamW must call them, give the unfused results (values and gradients), fall back when
-// fusion is off, and the two autograd nodes must pass gradcheck. The CUDA kernels themselves are compared with
+// cross_entropy, Mlp, LayerNorm::add_and_norm (and so TransformerBlock) and AdamW must call them, give the
+// unfused results (values and gradients), fall back when fusion is off, and the autograd nodes must pass
+// gradcheck. The CUDA kernels themselves are compared with
 // the unfused path on a GPU in tests/cuda/test_fused_nn.cpp.
 #include <gtest/gtest.h>
 
@@ -11,8 +12,10 @@
 #include "autograd/gradcheck.h"
 #include "nn/fused.h"
 #include "nn/loss.h"
+#include "nn/layer_norm.h"
 #include "nn/mlp.h"
 #include "nn/optim/adamw.h"
+#include "nn/transformer.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
 
@@ -28,10 +31,10 @@ double gelu(double z) { return 0.5 * z * (1.0 + std::erf(z / std::sqrt(2.0))); }
 double gelu_grad(double z) { return 0.5 * (1.0 + std::erf(z / std::sqrt(2.0))) + z * std::exp(-0.5 * z * z) / std::sqrt(2.0 * M_PI); }
 
 struct Calls {
-  int cross_entropy = 0, bias_gelu = 0, bias_gelu_backward = 0, adamw = 0;
+  int cross_entropy = 0, bias_gelu = 0, bias_gelu_backward = 0, adamw = 0, residual_layer_norm = 0;
 };
 
-// Loop implementations of the four kernels for CPU tensors, counting calls.
+// Loop implementations of the five kernels for CPU tensors, counting calls.
 FusedKernels loop_kernels(Calls* calls) {
   FusedKernels k;
   k.softmax_cross_entropy = [calls](const Tensor& logits, const Tensor& labels, double s) {
@@ -76,6 +79,23 @@ FusedKernels loop_kernels(Calls* calls) {
       pv[i] -= h.lr / c1 * mv[i] / (std::sqrt(vv[i] / c2) + h.eps);
     }
     ops::copy_(p, like(pv, p)), ops::copy_(m, like(mv, m)), ops::copy_(v, like(vv, v));
+  };
+  k.residual_layer_norm = [calls](const Tensor& x, const Tensor& r, const Tensor& w, const Tensor& b, double eps) {
+    ++calls->residual_layer_norm;
+    const int64_t C = x.size(-1), rows = x.numel() / C;
+    const std::vector<double> xv = as_doubles(x), rv = as_doubles(r);
+    const std::vector<double> wv = w.defined() ? as_doubles(w) : std::vector<double>(C, 1.0);
+    const std::vector<double> bv = b.defined() ? as_doubles(b) : std::vector<double>(C, 0.0);
+    std::vector<double> sum(xv.size()), out(xv.size()), mean(rows), rstd(rows);
+    for (int64_t i = 0; i < rows; ++i) {
+      double m = 0, var = 0;
+      for (int64_t j = 0; j < C; ++j) m += (sum[i * C + j] = xv[i * C + j] + rv[i * C + j]) / double(C);
+      for (int64_t j = 0; j < C; ++j) var += (sum[i * C + j] - m) * (sum[i * C + j] - m) / double(C);
+      mean[i] = m, rstd[i] = 1.0 / std::sqrt(var + eps);
+      for (int64_t j = 0; j < C; ++j) out[i * C + j] = (sum[i * C + j] - m) * rstd[i] * wv[j] + bv[j];
+    }
+    const Tensor stats_like = ops::zeros({rows}, x.dtype());
+    return ResidualLayerNormValues{like(sum, x), like(out, x), like(mean, stats_like), like(rstd, stats_like)};
   };
   return k;
 }
@@ -148,6 +168,68 @@ TEST(FusedDispatch, MlpTakesBiasGeluAndMatchesTheComposition) {
   expect_near(dx_fused, dx_plain, 2e-5, "x grad");
 }
 
+// Both outputs are used downstream (the sum as the next residual, the norm as the MLP's input), so the test's loss
+// weighs each by its own random tensor: a gradient lost on either path shows.
+TEST(FusedDispatch, AddAndNormTakesResidualLayerNormAndMatchesTheComposition) {
+  LayerNorm norm(8);
+  Generator gen(9);
+  ops::copy_(norm.weight, ops::randn({8}, DType::Float32, &gen));
+  ops::copy_(norm.bias, ops::randn({8}, DType::Float32, &gen));
+  const Tensor x_value = ops::randn({3, 4, 8}, DType::Float32, &gen), r_value = ops::randn({3, 4, 8}, DType::Float32, &gen);
+  const Tensor k_sum = ops::randn({3, 4, 8}, DType::Float32, &gen), k_norm = ops::randn({3, 4, 8}, DType::Float32, &gen);
+  auto run = [&] {
+    norm.zero_grad();
+    Tensor x = ops::clone(x_value).set_requires_grad(), r = ops::clone(r_value).set_requires_grad();
+    const auto [s, n] = norm.add_and_norm(x, r);
+    sum(s * k_sum + n * k_norm).backward();
+    return std::vector<Tensor>{s.detach(), n.detach(), x.grad(), r.grad(), ops::clone(norm.weight.grad()),
+                               ops::clone(norm.bias.grad())};
+  };
+  const std::vector<Tensor> plain = run();
+  CpuFusion fusion;
+  const std::vector<Tensor> fused = run();
+  EXPECT_EQ(fusion.calls.residual_layer_norm, 1);
+  const char* names[] = {"sum", "norm", "x grad", "residual grad", "weight grad", "bias grad"};
+  for (size_t i = 0; i < plain.size(); ++i) expect_near(fused[i], plain[i], 2e-5, names[i]);
+  // A residual that only broadcasts ([8] against [3, 4, 8]) is left to the composition, with the same result.
+  const auto [s_bcast, n_bcast] = norm.add_and_norm(x_value, ops::narrow(ops::reshape(r_value, {12, 8}), 0, 0, 1));
+  EXPECT_EQ(fusion.calls.residual_layer_norm, 1) << "a broadcast residual took the fused kernel";
+  EXPECT_EQ(s_bcast.shape(), (Shape{3, 4, 8}));
+  {
+    FusionGuard off(false);
+    norm.add_and_norm(x_value, r_value);
+  }
+  EXPECT_EQ(fusion.calls.residual_layer_norm, 1) << "fusion off: the composition";
+}
+
+// TransformerBlock's second add & norm goes through LayerNorm::add_and_norm: one fused call per forward, and the
+// block's output and every parameter's gradient as without fusion.
+TEST(FusedDispatch, TransformerBlockUsesAddAndNorm) {
+  manual_seed(11);
+  BlockConfig c;
+  c.dim = 8;
+  c.heads = 2;
+  TransformerBlock block(c);
+  Generator gen(12);
+  const Tensor x_value = ops::randn({10, 8}, DType::Float32, &gen), k = ops::randn({10, 8}, DType::Float32, &gen);
+  const TokenLayout layout = TokenLayout::from_counts({4, 6});
+  auto run = [&] {
+    block.zero_grad();
+    Tensor x = ops::clone(x_value).set_requires_grad();
+    Tensor y = block.forward(x, layout);
+    sum(y * k).backward();
+    std::vector<Tensor> out{y.detach(), x.grad()};
+    for (auto& [name, p] : block.named_parameters()) out.push_back(ops::clone(p.grad()));
+    return out;
+  };
+  const std::vector<Tensor> plain = run();
+  CpuFusion fusion;
+  const std::vector<Tensor> fused = run();
+  EXPECT_EQ(fusion.calls.residual_layer_norm, 1);
+  ASSERT_EQ(fused.size(), plain.size());
+  for (size_t i = 0; i < plain.size(); ++i) expect_near(fused[i], plain[i], 2e-5, i == 0 ? "output" : "a gradient");
+}
+
 TEST(FusedDispatch, AdamWTakesTheFusedStepAndMatchesTheComposition) {
   Generator gen(6);
   const Tensor p0 = ops::randn({4, 3}, DType::Float32, &gen), g = ops::randn({4, 3}, DType::Float32, &gen);
@@ -180,6 +262,17 @@ TEST(FusedDispatch, TheFusedNodesPassGradcheck) {
   const auto ce_check = autograd::gradcheck(
       [&](const std::vector<Tensor>& in) { return fused_cross_entropy_mean(k, in[0], labels, 0.2); }, {x});
   EXPECT_TRUE(ce_check.ok) << ce_check.message;
+  // Both nodes of the fused add & norm, through a function that uses both outputs.
+  const Tensor r = ops::randn({3, 5}, DType::Float64, &gen).set_requires_grad();
+  const Tensor w = ops::randn({5}, DType::Float64, &gen).set_requires_grad();
+  const Tensor k_sum = ops::randn({3, 5}, DType::Float64, &gen);
+  const auto norm_check = autograd::gradcheck(
+      [&](const std::vector<Tensor>& in) {
+        const auto [s, n] = fused_residual_layer_norm(k, in[0], in[1], in[2], in[3], 1e-5);
+        return s * k_sum + n;
+      },
+      {x, r, w, b});
+  EXPECT_TRUE(norm_check.ok) << norm_check.message;
 }
 
 }  // namespace
