@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cuda_testing.h"
+#include "nn/add_norm_testing.h"
 #include "nn/fused.h"
 #include "nn/layer_norm.h"
 #include "nn/loss.h"
@@ -94,7 +95,7 @@ TEST(FusedNnCuda, MlpFusedEqualsUnfused) {
 }
 
 // ViT-B's width (768) and a non-multiple of the warp (100), rows of a transformer's token matrix; the loss weighs
-// the sum and the norm by their own random tensors, so both outputs' gradients are checked.
+// the sum and the norm by their own random tensors (nn/add_norm_testing.h), so both outputs' gradients count.
 TEST(FusedNnCuda, AddAndNormFusedEqualsUnfused) {
   GLANCE_REQUIRE_CUDA();
   for (const int64_t C : {int64_t{768}, int64_t{100}}) {
@@ -108,16 +109,12 @@ TEST(FusedNnCuda, AddAndNormFusedEqualsUnfused) {
     const Tensor k_norm = to_gpu(random_tensor({257, C}, DType::Float32, 11));
     auto run = [&](bool fusion) {
       FusionGuard guard(fusion);
-      norm.zero_grad();
-      Tensor x = ops::clone(x_value).set_requires_grad(), r = ops::clone(r_value).set_requires_grad();
-      const auto [s, n] = norm.add_and_norm(x, r);
-      sum(s * k_sum + n * k_norm).backward();
-      return std::vector<Tensor>{s.detach(), n.detach(), x.grad(), r.grad(), ops::clone(norm.weight.grad()),
-                                 ops::clone(norm.bias.grad())};
+      return glance::testing::add_and_norm_results(norm, x_value, r_value, k_sum, k_norm);
     };
     const std::vector<Tensor> fused = run(true), plain = run(false);
-    const char* names[] = {"sum", "norm", "x grad", "residual grad", "weight grad", "bias grad"};
-    for (size_t i = 0; i < fused.size(); ++i) expect_near(fused[i], plain[i], 1e-5, names[i]);
+    for (size_t i = 0; i < fused.size(); ++i) {
+      expect_near(fused[i], plain[i], 1e-5, glance::testing::kAddAndNormResultNames[i]);
+    }
   }
 }
 

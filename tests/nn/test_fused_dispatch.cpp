@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "autograd/gradcheck.h"
+#include "nn/add_norm_testing.h"
 #include "nn/fused.h"
 #include "nn/loss.h"
 #include "nn/layer_norm.h"
@@ -168,29 +169,22 @@ TEST(FusedDispatch, MlpTakesBiasGeluAndMatchesTheComposition) {
   expect_near(dx_fused, dx_plain, 2e-5, "x grad");
 }
 
-// Both outputs are used downstream (the sum as the next residual, the norm as the MLP's input), so the test's loss
-// weighs each by its own random tensor: a gradient lost on either path shows.
+// Both outputs are used downstream (the sum as the next residual, the norm as the MLP's input), so the loss weighs
+// each by its own random tensor (nn/add_norm_testing.h): a gradient lost on either path shows.
 TEST(FusedDispatch, AddAndNormTakesResidualLayerNormAndMatchesTheComposition) {
   LayerNorm norm(8);
   Generator gen(9);
   ops::copy_(norm.weight, ops::randn({8}, DType::Float32, &gen));
   ops::copy_(norm.bias, ops::randn({8}, DType::Float32, &gen));
-  const Tensor x_value = ops::randn({3, 4, 8}, DType::Float32, &gen), r_value = ops::randn({3, 4, 8}, DType::Float32, &gen);
-  const Tensor k_sum = ops::randn({3, 4, 8}, DType::Float32, &gen), k_norm = ops::randn({3, 4, 8}, DType::Float32, &gen);
-  auto run = [&] {
-    norm.zero_grad();
-    Tensor x = ops::clone(x_value).set_requires_grad(), r = ops::clone(r_value).set_requires_grad();
-    const auto [s, n] = norm.add_and_norm(x, r);
-    sum(s * k_sum + n * k_norm).backward();
-    return std::vector<Tensor>{s.detach(), n.detach(), x.grad(), r.grad(), ops::clone(norm.weight.grad()),
-                               ops::clone(norm.bias.grad())};
-  };
-  const std::vector<Tensor> plain = run();
+  auto draw = [&] { return ops::randn({3, 4, 8}, DType::Float32, &gen); };
+  const Tensor x_value = draw(), r_value = draw(), k_sum = draw(), k_norm = draw();
+  const std::vector<Tensor> plain = glance::testing::add_and_norm_results(norm, x_value, r_value, k_sum, k_norm);
   CpuFusion fusion;
-  const std::vector<Tensor> fused = run();
+  const std::vector<Tensor> fused = glance::testing::add_and_norm_results(norm, x_value, r_value, k_sum, k_norm);
   EXPECT_EQ(fusion.calls.residual_layer_norm, 1);
-  const char* names[] = {"sum", "norm", "x grad", "residual grad", "weight grad", "bias grad"};
-  for (size_t i = 0; i < plain.size(); ++i) expect_near(fused[i], plain[i], 2e-5, names[i]);
+  for (size_t i = 0; i < plain.size(); ++i) {
+    expect_near(fused[i], plain[i], 2e-5, glance::testing::kAddAndNormResultNames[i]);
+  }
   // A residual that only broadcasts ([8] against [3, 4, 8]) is left to the composition, with the same result.
   const auto [s_bcast, n_bcast] = norm.add_and_norm(x_value, ops::narrow(ops::reshape(r_value, {12, 8}), 0, 0, 1));
   EXPECT_EQ(fusion.calls.residual_layer_norm, 1) << "a broadcast residual took the fused kernel";
