@@ -8,7 +8,8 @@
 #   HERE (no GPU; ~25 min on 2 cores, costs no device time):
 #     scripts/gpu_session.sh prebuild    GoogleTest + stb into build-gpu-deps/ (for a rebuild there, if needed),
 #                                        and test_cuda, the GPU benchmarks and glance built for sm_90 (H100/H200)
-#                                        with portable host code, copied into build-gpu-prebuilt/ with a manifest
+#                                        with portable host code, packed into build-gpu-prebuilt/ (~5 MB, xz)
+#                                        with a manifest
 #   ON THE GPU, two calls back to back (the machine stays warm 30 s after a call):
 #     scripts/gpu_session.sh first       env; test_cuda (all); bench_cuda_ops; the RLT training step, glance vs
 #                                        PyTorch (dense, RLT); glance demo --device cuda      (at most 330 s)
@@ -26,7 +27,7 @@
 # Start (1-2 min) + 330 s + 270 s + transfers leaves about 2 minutes of the 15 in hand; then give_back.
 #
 # The binaries: a stage uses build-gpu-prebuilt/ when its manifest's source hash equals the hash of the source
-# files here (the same code), the GPU is sm_90, and the programs load (libcublas found); else it builds in
+# files here (the same code), the GPU is sm_90, and the programs load (cudart and cuBLAS 13 found); else it builds in
 # build-gpu/ on the GPU machine (16 cores; that build then takes part of the stage's budget, and a machine that
 # stayed warm keeps it for the next call). env.txt says which binaries ran, and from which commit.
 #
@@ -34,7 +35,8 @@
 # GPU_SESSION_BUDGET_S (seconds a stage may take; first 330, second 270, one part 540: a step that would not fit
 # is skipped and says so), GPU_SESSION_REBUILD=1 (build on the GPU machine even when usable binaries exist),
 # SANITIZER_FILTER (gtest filter for compute-sanitizer), BUILD_DIR (default build-gpu), GPU_SESSION_PREBUILT
-# (default build-gpu-prebuilt), PYTHON (default python3: the one with PyTorch there).
+# (default build-gpu-prebuilt), GPU_SESSION_RUN_DIR (default build-gpu-run: the binaries unpacked), PYTHON
+# (default python3: the one with PyTorch there).
 #
 # It only reads the GPU's state (nvidia-smi queries): it never changes clocks, power, compute mode, MIG,
 # persistence, and never resets the device.
@@ -47,6 +49,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 BUILD=${BUILD_DIR:-build-gpu}
 PREBUILT=${GPU_SESSION_PREBUILT:-build-gpu-prebuilt}
+RUN=${GPU_SESSION_RUN_DIR:-build-gpu-run}  # where the GPU machine unpacks the prebuilt binaries
 DEPS=build-gpu-deps
 START=$(date +%s)
 TARGETS=(test_cuda bench_cuda_ops bench_train_step bench_attention_cuda glance)
@@ -149,45 +152,60 @@ stage_deps() {
 
 # The binaries for the GPU, built here: sm_90 machine code + PTX (the H100 and H200 are both compute capability
 # 9.0), host code without -march=native (the GPU machine's CPU is another), Release. Same nvcc (13.0) as there.
-# Stripped of host symbols to travel light; device line info stays (compute-sanitizer names source lines).
+# Stripped of host symbols (device line info stays: compute-sanitizer names source lines) and packed with xz:
+# each program holds the same ~23 MB of kernels, 108 MB in all, which xz's 64 MiB window stores once (about
+# 5 MB), well inside the 64 MiB a call may carry.
 stage_prebuild() {
-  local dir=${PREBUILD_DIR:-build-gpu-here}
+  local dir=${PREBUILD_DIR:-build-gpu-here} hash
+  hash=$(source_hash)  # before the build: sources edited while it runs must not be credited to it
   stage_deps || return 1
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DGLANCE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DGLANCE_NATIVE=OFF -DGLANCE_BUILD_EXAMPLES=OFF || return 1
   cmake --build "$dir" -j "$(nproc)" --target "${TARGETS[@]}" || return 1
-  rm -rf "$PREBUILT"
-  mkdir -p "$PREBUILT/tests" "$PREBUILT/bench"
-  local b
+  if [[ $(source_hash) != "$hash" ]]; then
+    echo "prebuild: the sources changed during the build; run it again" >&2
+    return 1
+  fi
+  local stage b
+  stage=$(mktemp -d)
   for b in "${BINARIES[@]}"; do
-    cp "$dir/$b" "$PREBUILT/$b" || return 1
-    strip --strip-unneeded "$PREBUILT/$b"
+    mkdir -p "$stage/$(dirname "$b")"
+    cp "$dir/$b" "$stage/$b" && strip --strip-unneeded "$stage/$b" || return 1
   done
+  rm -rf "$PREBUILT"
+  mkdir -p "$PREBUILT"
+  tar -C "$stage" -cf - "${BINARIES[@]}" | xz -9 -T1 >"$PREBUILT/binaries.tar.xz" || return 1
   {
     echo "commit: $(commit)$(git -C "$here" status --porcelain 2>/dev/null | grep -q . && echo ' (with uncommitted changes)')"
-    echo "source hash: $(source_hash)"
+    echo "source hash: $hash"
     echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -srm), $(g++ --version | head -n 1)"
     echo "nvcc: $(nvcc --version | grep -o 'release [0-9.]*')"
     echo "cuda architectures: 90 (sm_90 machine code + compute_90 PTX); host code portable x86-64 (GLANCE_NATIVE=OFF)"
-    echo "needs: $(ldd "$PREBUILT/tests/test_cuda" | awk '{print $1}' | grep -E 'cublas|cudart|gomp|stdc' | tr '\n' ' ')"
+    echo "needs: $(ldd "$stage/tests/test_cuda" | awk '{print $1}' | grep -E 'cublas|cudart|gomp|stdc' | tr '\n' ' ')"
+    echo "binaries: ${BINARIES[*]} ($(du -sh "$stage" | cut -f1) unpacked)"
   } >"$PREBUILT/manifest.txt"
+  rm -rf "$stage"
   cat "$PREBUILT/manifest.txt"
   du -sh "$PREBUILT" "$DEPS"
   echo "carry both: run(..., carry=[\"$PREBUILT\",\"$DEPS\"])"
 }
 
 # ---- ON THE GPU: which binaries --------------------------------------------------------------------------------
-# Where the loader does not find libcublas.so.13 by itself, the CUDA toolkit's and PyTorch's copies are tried.
-find_cublas_dir() {
-  local d
-  for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-13*/lib64; do
-    [[ -e $d/libcublas.so.13 ]] && echo "$d" && return 0
+# The folders holding the CUDA libraries the programs link (cudart, cuBLAS, cuBLASLt 13), for LD_LIBRARY_PATH
+# where the loader does not find them by itself: the toolkit's, then PyTorch's pip packages (nvidia/*/lib),
+# then anywhere on the disk. Prints them joined by ':' (nothing when none is found).
+cuda_lib_path() {
+  local lib d found dirs=() pip_dirs
+  pip_dirs=$($PY -c 'import nvidia, os; p = list(nvidia.__path__)[0]; print(" ".join(os.path.join(p, x, "lib") for x in sorted(os.listdir(p))))' 2>/dev/null)
+  for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13; do
+    found=
+    for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/cuda-13*/lib64 $pip_dirs; do
+      [[ -e $d/$lib ]] && { found=$d; break; }
+    done
+    [[ -z $found ]] && found=$(find / -xdev -name "$lib" -print -quit 2>/dev/null | xargs -r dirname)
+    [[ -n $found ]] && dirs+=("$found")
   done
-  d=$($PY -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null)
-  [[ -n $d && -e $d/libcublas.so.13 ]] && echo "$d" && return 0
-  d=$(find / -xdev -name libcublas.so.13 -print -quit 2>/dev/null)
-  [[ -n $d ]] && dirname "$d" && return 0
-  return 1
+  printf '%s\n' "${dirs[@]}" | awk 'NF && !seen[$0]++' | paste -sd:
 }
 
 binaries_in() {
@@ -195,25 +213,40 @@ binaries_in() {
   for b in "${BINARIES[@]}"; do [[ -x $1/$b ]] || return 1; done
 }
 
-# Uses build-gpu-prebuilt/ when it is this code, for this GPU, and loads; says why not otherwise.
+unxz_to_stdout() {  # xz where it is installed, else Python's lzma module
+  if command -v xz >/dev/null; then xz -dc "$1"; else
+    $PY -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"
+  fi
+}
+
+# Uses build-gpu-prebuilt/ when it is this code, for this GPU, and loads: unpacks it into $RUN (build-gpu-run/)
+# and says why not otherwise.
 prebuilt_usable() {
   [[ -n "${GPU_SESSION_REBUILD:-}" ]] && { say "GPU_SESSION_REBUILD set: not using $PREBUILT"; return 1; }
-  binaries_in "$PREBUILT" || { say "no $PREBUILT/ (run 'scripts/gpu_session.sh prebuild' here and carry it)"; return 1; }
+  [[ -f $PREBUILT/binaries.tar.xz ]] || { say "no $PREBUILT/ (run 'scripts/gpu_session.sh prebuild' here and carry it)"; return 1; }
   local want have arch
   want=$(sed -n 's/^source hash: //p' "$PREBUILT/manifest.txt" 2>/dev/null)
   have=$(source_hash)
   [[ $want == "$have" ]] || { say "$PREBUILT/ was built from other sources (hash $want, here $have)"; return 1; }
   arch=$(gpu_arch)
   [[ $arch == 90 ]] || { say "$PREBUILT/ is for sm_90, this GPU is sm_${arch:-?}"; return 1; }
-  if ldd "$PREBUILT/tests/test_cuda" | grep -q 'not found'; then
-    local dir
-    dir=$(find_cublas_dir) && export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    say "libraries not found by the loader; LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
-  fi
-  if ! "$PREBUILT/tests/test_cuda" --gtest_list_tests >/dev/null 2>"$OUT/prebuilt-load.log"; then
-    say "$PREBUILT/tests/test_cuda does not start here: $(head -c 300 "$OUT/prebuilt-load.log")"
-    ldd "$PREBUILT/tests/test_cuda" >>"$OUT/prebuilt-load.log" 2>&1
-    return 1
+  rm -rf "$RUN"
+  mkdir -p "$RUN"
+  unxz_to_stdout "$PREBUILT/binaries.tar.xz" | tar -C "$RUN" -xf - && binaries_in "$RUN" ||
+    { say "$PREBUILT/binaries.tar.xz does not unpack"; return 1; }
+  # Where the loader does not find the CUDA libraries by itself: the toolkit's or PyTorch's copies (cuda_lib_path).
+  if ! "$RUN/tests/test_cuda" --gtest_list_tests >/dev/null 2>"$OUT/prebuilt-load.log"; then
+    local dirs
+    dirs=$(cuda_lib_path)
+    if [[ -n $dirs ]]; then
+      export LD_LIBRARY_PATH="$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+      say "test_cuda did not start ($(head -c 200 "$OUT/prebuilt-load.log")); trying LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+    fi
+    if ! "$RUN/tests/test_cuda" --gtest_list_tests >/dev/null 2>"$OUT/prebuilt-load.log"; then
+      say "the prebuilt test_cuda does not start here: $(head -c 300 "$OUT/prebuilt-load.log")"
+      ldd "$RUN/tests/test_cuda" >>"$OUT/prebuilt-load.log" 2>&1
+      return 1
+    fi
   fi
   rm -f "$OUT/prebuilt-load.log"
   return 0
@@ -223,9 +256,9 @@ prebuilt_usable() {
 # machine, or a build now. Records the choice in env.txt.
 choose_binaries() {
   if prebuilt_usable; then
-    BIN=$PREBUILT
+    BIN=$RUN
     echo "binaries: prebuilt ($(sed -n 's/^commit: //p' "$PREBUILT/manifest.txt"); $(sed -n 's/^built: //p' "$PREBUILT/manifest.txt"))" >>"$OUT/env.txt"
-    say "using the prebuilt binaries in $PREBUILT"
+    say "using the prebuilt binaries (unpacked in $RUN)"
     return 0
   fi
   do_build || return 1
@@ -288,24 +321,17 @@ step_cuda_ops() {
 
 last_json() { grep -E '^\{' "$1" | tail -n 1; }
 
-# train_glance NAME CAP FILE ARGS...: bench_train_step --device cuda, its JSON line appended to FILE.
-train_glance() {
-  local name=$1 cap=$2 file=$3 tmp
-  shift 3
+# train_line LABEL CAP FILE PROGRAM ARGS...: one training-step benchmark (PROGRAM, a command line, is given
+# --device cuda and ARGS), its last JSON line appended to FILE.
+train_line() {
+  local label=$1 cap=$2 file=$3 program=$4 tmp
+  shift 4
   tmp=$(mktemp)
-  run_step "glance $name" "$cap" "$OUT/bench.log" bash -c "'$BIN/bench/bench_train_step' --device cuda $* > '$tmp'" &&
-    last_json "$tmp" >>"$file"
+  run_step "$label" "$cap" "$OUT/bench.log" bash -c "$program --device cuda $* > '$tmp'" && last_json "$tmp" >>"$file"
   rm -f "$tmp"
 }
-
-train_torch() {  # the same for bench/train_step_torch.py
-  local name=$1 cap=$2 file=$3 tmp
-  shift 3
-  tmp=$(mktemp)
-  run_step "torch $name" "$cap" "$OUT/bench.log" bash -c "$PY bench/train_step_torch.py --device cuda $* > '$tmp'" &&
-    last_json "$tmp" >>"$file"
-  rm -f "$tmp"
-}
+train_glance() { train_line "glance $1" "$2" "$3" "'$BIN/bench/bench_train_step'" "${@:4}"; }
+train_torch() { train_line "torch $1" "$2" "$3" "$PY bench/train_step_torch.py" "${@:4}"; }
 
 counts_of() {  # the per-clip token counts of the RLT line for model width $2 in file $1, comma-separated
   grep "\"case\": *\"rlt_rlt_d$2" "$1" | tail -n 1 |

@@ -26,7 +26,7 @@ import tarfile
 
 
 # Files other than JSON lines that the summary reads, by base name.
-TEXT_FILES = ("test_cuda.xml", "memcheck.log", "demo_cuda.json", "test_cuda.log")
+TEXT_FILES = ("test_cuda.xml", "memcheck.log", "demo_cuda.json", "test_cuda.log", "demo_cuda.log")
 
 
 def read_lines(paths, texts=None):
@@ -168,6 +168,10 @@ def section_correctness(texts, out):
         summary = [l for l in mem.splitlines() if "ERROR SUMMARY" in l]
         out.append(f"compute-sanitizer memcheck (subset): {summary[-1].strip() if summary else mem.splitlines()[-1:]}\n")
     demo = texts.get("demo_cuda.json", "").strip()
+    if "demo_cuda.json" in texts and not demo:
+        last = [l for l in texts.get("demo_cuda.log", "").splitlines() if l.strip() and not l.startswith("====")]
+        out.append("`glance demo --device cuda` printed no result" + (f": `{last[-1].strip()[:200]}`" if last else "") +
+                   " (demo_cuda.log).\n")
     if demo:
         try:
             d = json.loads(demo)

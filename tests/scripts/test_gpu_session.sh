@@ -16,7 +16,7 @@ check_contains() {  # file text what
 }
 
 # ---- stand-ins -----------------------------------------------------------------------------------------------
-mkdir -p "$work/path" "$work/prebuilt/tests" "$work/prebuilt/bench"
+mkdir -p "$work/path" "$work/bins/tests" "$work/bins/bench" "$work/prebuilt"
 cat >"$work/path/nvidia-smi" <<'EOF'
 #!/usr/bin/env bash
 case "$*" in
@@ -32,7 +32,7 @@ while [[ $1 == --* ]]; do case $1 in --tool | --leak-check | --error-exitcode) s
 echo "========= ERROR SUMMARY: 0 errors"
 EOF
 # test_cuda: one test passes, one fails, one skips; FAKE_TEST_SLEEP makes it hang first.
-cat >"$work/prebuilt/tests/test_cuda" <<'EOF'
+cat >"$work/bins/tests/test_cuda" <<'EOF'
 #!/usr/bin/env bash
 xml=
 for a in "$@"; do
@@ -61,14 +61,14 @@ XML
 fi
 exit 1
 EOF
-cat >"$work/prebuilt/bench/bench_cuda_ops" <<'EOF'
+cat >"$work/bins/bench/bench_cuda_ops" <<'EOF'
 #!/usr/bin/env bash
 echo '{"bench":"cuda_copy","case":"d2d","shape":"[67108864]","reference":3000,"reps":10}'
 echo '{"bench":"cuda_ops","case":"add","shape":"[67108864]","ms":0.3,"glance":2700,"ratio":0.9,"check":"ok"}'
 echo '{"bench":"cuda_ops","case":"sum_all","shape":"[67108864]","ms":0.5,"glance":1500,"ratio":0.5,"check":"ok"}'
 EOF
 # bench_train_step: 10 ms a dense step, 4 ms an RLT step (with its clips' token counts).
-cat >"$work/prebuilt/bench/bench_train_step" <<'EOF'
+cat >"$work/bins/bench/bench_train_step" <<'EOF'
 #!/usr/bin/env bash
 policy=dense att=fused tf32=false
 while (($#)); do
@@ -82,7 +82,7 @@ else
 fi
 EOF
 # bench_attention_cuda: one dense case and one pack per precision asked for.
-cat >"$work/prebuilt/bench/bench_attention_cuda" <<'EOF'
+cat >"$work/bins/bench/bench_attention_cuda" <<'EOF'
 #!/usr/bin/env bash
 dtypes=fp32,bf16,fp16
 while (($#)); do [[ $1 == --dtypes ]] && dtypes=$2; shift; done
@@ -91,7 +91,7 @@ for dt in ${dtypes//,/ }; do
   echo "{\"bench\":\"attention\",\"case\":\"rlt_pack_32_d64\",\"kernel\":\"fused_$dt\",\"dtype\":\"$dt\",\"fwd_ms\":1.0,\"fwdbwd_ms\":2.0,\"counts\":[100,120]}"
 done
 EOF
-cat >"$work/prebuilt/glance" <<'EOF'
+cat >"$work/bins/glance" <<'EOF'
 #!/usr/bin/env bash
 out=
 while (($#)); do [[ $1 == --out ]] && out=$2; shift; done
@@ -126,21 +126,32 @@ case "${1:-}" in
   *) exec python3 "$@" ;;
 esac
 EOF
-chmod +x "$work"/path/* "$work"/prebuilt/glance "$work"/prebuilt/tests/* "$work"/prebuilt/bench/*
+chmod +x "$work"/path/* "$work"/bins/glance "$work"/bins/tests/* "$work"/bins/bench/*
+# The prebuilt folder as `prebuild` leaves it: the programs packed with xz, and a manifest with the source hash.
+tar -C "$work/bins" -cf - glance tests bench |
+  python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.compress(sys.stdin.buffer.read(), preset=1))' \
+    >"$work/prebuilt/binaries.tar.xz"
 hash=$(bash "$repo/scripts/gpu_session.sh" source-hash)
 printf 'commit: fake\nsource hash: %s\nbuilt: now\n' "$hash" >"$work/prebuilt/manifest.txt"
 export PATH="$work/path:$PATH" PYTHON="$work/path/python-wrapper" GPU_SESSION_PREBUILT="$work/prebuilt" \
-  GLANCE_COMMIT=fake BUILD_DIR="$work/no-build"
+  GPU_SESSION_RUN_DIR="$work/run" GLANCE_COMMIT=fake BUILD_DIR="$work/no-build"
 
-files_back() { find "$1" -maxdepth 1 -type f | wc -l; }
+# run_stage STAGE BUDGET: runs the stage into $work/out-STAGE (log $work/STAGE.log) and checks that it exits 0
+# inside its budget, leaving at most the 8 files that come back from a call.
+run_stage() {
+  local stage=$1 budget=$2 out=$work/out-$1 start took n
+  start=$(date +%s)
+  OUT=$out bash "$repo/scripts/gpu_session.sh" "$stage" >"$work/$stage.log" 2>&1 ||
+    fail "$stage: exit $? ($(tail -n 3 "$work/$stage.log"))"
+  took=$(($(date +%s) - start))
+  ((took < budget)) || fail "$stage took $took s, over its $budget s budget"
+  n=$(find "$out" -maxdepth 1 -type f | wc -l)
+  ((n <= 8)) || fail "$stage left $n files in OUT (at most 8 come back)"
+}
 
 # ---- 1. `first` with the prebuilt binaries ----------------------------------------------------------------------
+run_stage first 330
 out=$work/out-first
-start=$(date +%s)
-OUT=$out bash "$repo/scripts/gpu_session.sh" first >"$work/first.log" 2>&1 || fail "first: exit $? ($(tail -n 3 "$work/first.log"))"
-took=$(($(date +%s) - start))
-((took < 330)) || fail "first took $took s, over its 330 s budget"
-(($(files_back "$out") <= 8)) || fail "first left $(files_back "$out") files in OUT (at most 8 come back)"
 s=$out/summary-first.md
 check_contains "$s" "binaries: prebuilt" "first used the prebuilt binaries"
 check_contains "$s" "test_cuda: **1 passed, 1 failed**, 1 skipped" "test counts from the XML"
@@ -155,12 +166,8 @@ for f in test_cuda.xml test_cuda.log cuda_ops.jsonl train_step.jsonl demo_cuda.j
 done
 
 # ---- 2. `second` ------------------------------------------------------------------------------------------------
+run_stage second 270
 out=$work/out-second
-start=$(date +%s)
-OUT=$out bash "$repo/scripts/gpu_session.sh" second >"$work/second.log" 2>&1 || fail "second: exit $? ($(tail -n 3 "$work/second.log"))"
-took=$(($(date +%s) - start))
-((took < 270)) || fail "second took $took s, over its 270 s budget"
-(($(files_back "$out") <= 8)) || fail "second left $(files_back "$out") files in OUT"
 s=$out/summary-second.md
 check_contains "$s" "ERROR SUMMARY: 0 errors" "memcheck's verdict"
 check_contains "$s" "| fp32 fused fwd+bwd >= 1.0x SDPA memory-efficient (issue 6) | 1 of 1 cases | worst n512_d64 1.2 | yes |" "fp32 attention target"
@@ -181,7 +188,7 @@ check_contains "$out/summary-first.md" "test_cuda.xml missing" "the summary on a
 
 # ---- 4. prebuilt binaries of other sources are refused; a build of this code on the machine is used ---------
 sed -i 's/^source hash: .*/source hash: 0000000000000000/' "$work/prebuilt/manifest.txt"
-cp -r "$work/prebuilt" "$work/no-build"
+cp -r "$work/bins" "$work/no-build"
 echo "$hash" >"$work/no-build/.glance-source-hash"
 echo "built-here" >"$work/no-build/.glance-commit"
 out=$work/out-stale
