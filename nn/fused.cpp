@@ -84,8 +84,9 @@ std::pair<Tensor, Tensor> fused_residual_layer_norm(const FusedKernels& kernels,
   if (!kernels.residual_layer_norm) {
     throw std::logic_error("fused_residual_layer_norm: the device registered no residual_layer_norm kernel");
   }
+  auto detached = [](const Tensor& t) { return t.defined() ? t.detach() : Tensor(); };  // no affine: undefined
   ResidualLayerNormValues v =
-      kernels.residual_layer_norm(x.detach(), residual.detach(), weight.detach(), bias.detach(), eps);
+      kernels.residual_layer_norm(x.detach(), residual.detach(), detached(weight), detached(bias), eps);
   // s = x + residual: ds/dx = ds/dresidual = identity (same shapes: no broadcast to undo).
   autograd::record("add", {x, residual}, v.sum,
                    [](const Tensor& g) -> std::vector<Tensor> { return {g, g}; });

@@ -116,6 +116,14 @@ TEST(FusedNnCuda, AddAndNormFusedEqualsUnfused) {
       expect_near(fused[i], plain[i], 1e-5, glance::testing::kAddAndNormResultNames[i]);
     }
   }
+  // Without affine parameters (the kernel reads no weight and bias).
+  LayerNorm plain_norm(64, 1e-5, /*affine=*/false);
+  const Tensor x = to_gpu(random_tensor({33, 64}, DType::Float32, 12)), r = to_gpu(random_tensor({33, 64}, DType::Float32, 13));
+  const auto [s_fused, n_fused] = plain_norm.add_and_norm(x, r);
+  FusionGuard off(false);
+  const auto [s_plain, n_plain] = plain_norm.add_and_norm(x, r);
+  expect_near(s_fused, s_plain, 1e-6, "sum, no affine");
+  expect_near(n_fused, n_plain, 1e-5, "norm, no affine");
 }
 
 TEST(FusedNnCuda, AdamWFusedEqualsUnfused) {

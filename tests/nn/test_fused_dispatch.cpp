@@ -185,7 +185,7 @@ TEST(FusedDispatch, AddAndNormTakesResidualLayerNormAndMatchesTheComposition) {
   for (size_t i = 0; i < plain.size(); ++i) {
     expect_near(fused[i], plain[i], 2e-5, glance::testing::kAddAndNormResultNames[i]);
   }
-  // A residual that only broadcasts ([8] against [3, 4, 8]) is left to the composition, with the same result.
+  // A residual that only broadcasts ([1, 8] against [3, 4, 8]) is left to the composition, with the same result.
   const auto [s_bcast, n_bcast] = norm.add_and_norm(x_value, ops::narrow(ops::reshape(r_value, {12, 8}), 0, 0, 1));
   EXPECT_EQ(fusion.calls.residual_layer_norm, 1) << "a broadcast residual took the fused kernel";
   EXPECT_EQ(s_bcast.shape(), (Shape{3, 4, 8}));
@@ -194,6 +194,14 @@ TEST(FusedDispatch, AddAndNormTakesResidualLayerNormAndMatchesTheComposition) {
     norm.add_and_norm(x_value, r_value);
   }
   EXPECT_EQ(fusion.calls.residual_layer_norm, 1) << "fusion off: the composition";
+  // Without affine parameters (weight and bias undefined) it fuses too, and still equals the composition.
+  LayerNorm plain_norm(8, 1e-5, /*affine=*/false);
+  const auto [s_fused, n_fused] = plain_norm.add_and_norm(x_value, r_value);
+  EXPECT_EQ(fusion.calls.residual_layer_norm, 2);
+  FusionGuard off(false);
+  const auto [s_plain, n_plain] = plain_norm.add_and_norm(x_value, r_value);
+  expect_near(s_fused, s_plain, 2e-5, "sum, no affine");
+  expect_near(n_fused, n_plain, 2e-5, "norm, no affine");
 }
 
 // TransformerBlock's second add & norm goes through LayerNorm::add_and_norm: one fused call per forward, and the
