@@ -11,8 +11,8 @@
 #                                        with portable host code, packed into build-gpu-prebuilt/ (~5 MB, xz)
 #                                        with a manifest
 #   ON THE GPU, two calls back to back (the machine stays warm 30 s after a call):
-#     scripts/gpu_session.sh first       env; test_cuda (all); bench_cuda_ops; the RLT training step, glance vs
-#                                        PyTorch (dense, RLT); glance demo --device cuda      (at most 330 s)
+#     scripts/gpu_session.sh first       env; test_cuda (all); glance demo --device cuda; bench_cuda_ops; the RLT
+#                                        training step, glance vs PyTorch (dense, RLT)        (at most 330 s)
 #     scripts/gpu_session.sh second      attention kernels vs PyTorch SDPA (bf16, then fp32; N <= 8192);
 #                                        compute-sanitizer memcheck on a subset; the training step's other
 #                                        variants (reference kernel, TF32, mixed precision); fp16 attention;
@@ -27,13 +27,15 @@
 # Start (1-2 min) + 330 s + 270 s + transfers leaves about 2 minutes of the 15 in hand; then give_back.
 #
 # The binaries: a stage uses build-gpu-prebuilt/ when its manifest's source hash equals the hash of the source
-# files here (the same code), the GPU is sm_90, and the programs load (cudart and cuBLAS 13 found); else it builds in
-# build-gpu/ on the GPU machine (16 cores; that build then takes part of the stage's budget, and a machine that
-# stayed warm keeps it for the next call). env.txt says which binaries ran, and from which commit.
+# files here (the same code), the GPU is sm_90, and the programs load (cudart and cuBLAS 13 found). Otherwise
+# first and second stop at once (a build would eat their budget): prebuild again, or run the `build` stage
+# (build-gpu/, 16 cores), which a warm machine keeps for the next call. The one-part stages build when needed.
+# env.txt says which binaries ran, and from which commit. A stage exits 1 when a step failed or was skipped.
 #
 # Environment: OUT (default out/), GLANCE_COMMIT (the commit to record where the copy has no .git),
 # GPU_SESSION_BUDGET_S (seconds a stage may take; first 330, second 270, one part 540: a step that would not fit
 # is skipped and says so), GPU_SESSION_REBUILD=1 (build on the GPU machine even when usable binaries exist),
+# GPU_SESSION_ALLOW_BUILD=1 (first and second may build when no usable binaries exist),
 # SANITIZER_FILTER (gtest filter for compute-sanitizer), BUILD_DIR (default build-gpu), GPU_SESSION_PREBUILT
 # (default build-gpu-prebuilt), GPU_SESSION_RUN_DIR (default build-gpu-run: the binaries unpacked), PYTHON
 # (default python3: the one with PyTorch there).
@@ -57,6 +59,12 @@ TARGETS=(test_cuda bench_cuda_ops bench_train_step bench_attention_cuda glance)
 BINARIES=(tests/test_cuda bench/bench_cuda_ops bench/bench_train_step bench/bench_attention_cuda glance)
 SANITIZER_FILTER=${SANITIZER_FILTER:-'CudaFused.*:CudaRows.*:CudaReduce.LargeReductionsTakeTheSlicedPath:CudaIndexing.*:CudaAutograd.*:CudaMatmul.BroadcastBatchAndVectors:FusedAttentionCuda.ForwardFp32EdgeLengths:FusedAttentionCuda.VarlenPackEqualsEachClipAlone:FusedAttentionCuda.BackwardFp32MatchesTiledCpuGradients:FusedAttentionKernel.*'}
 PY=${PYTHON:-python3}
+# PyTorch runs with the environment it came with, even after LD_LIBRARY_PATH is extended for glance's programs
+# (prebuilt_usable): the toolkit's copies of the CUDA libraries must not replace its own.
+PY_ENV=(env "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}")
+[[ -z ${LD_LIBRARY_PATH+set} ]] && PY_ENV=(env -u LD_LIBRARY_PATH)
+PY="${PY_ENV[*]} $PY"
+STAGE_RC=0  # 1 once a step fails or is skipped: the stage's exit status
 export PYTHONUNBUFFERED=1
 
 say() { echo "[gpu_session $(date +%H:%M:%S) +$(($(date +%s) - START))s] $*" >&2; }
@@ -74,6 +82,7 @@ run_step() {
   if ((t < 20)); then
     say "SKIPPED $name: not enough time left in this stage ($(left) s)"
     echo "SKIPPED $name: not enough time left" >>"$log"
+    STAGE_RC=1
     return 124
   fi
   say "$name (limit ${t}s)"
@@ -84,6 +93,7 @@ run_step() {
   local rc=$?
   echo "==== $name: exit $rc after $(($(date +%s) - t0)) s" >>"$log"
   if ((rc == 124 || rc == 137)); then say "$name: TIMED OUT after ${t}s"; elif ((rc != 0)); then say "$name: exit $rc"; fi
+  ((rc == 0)) || STAGE_RC=1
   return $rc
 }
 
@@ -170,11 +180,11 @@ stage_prebuild() {
   stage=$(mktemp -d)
   for b in "${BINARIES[@]}"; do
     mkdir -p "$stage/$(dirname "$b")"
-    cp "$dir/$b" "$stage/$b" && strip --strip-unneeded "$stage/$b" || return 1
+    cp "$dir/$b" "$stage/$b" && strip --strip-unneeded "$stage/$b" || { rm -rf "$stage"; return 1; }
   done
   rm -rf "$PREBUILT"
   mkdir -p "$PREBUILT"
-  tar -C "$stage" -cf - "${BINARIES[@]}" | xz -9 -T1 >"$PREBUILT/binaries.tar.xz" || return 1
+  tar -C "$stage" -cf - "${BINARIES[@]}" | xz -9 -T1 >"$PREBUILT/binaries.tar.xz" || { rm -rf "$stage"; return 1; }
   {
     echo "commit: $(commit)$(git -C "$here" status --porcelain 2>/dev/null | grep -q . && echo ' (with uncommitted changes)')"
     echo "source hash: $hash"
@@ -235,14 +245,14 @@ prebuilt_usable() {
   unxz_to_stdout "$PREBUILT/binaries.tar.xz" | tar -C "$RUN" -xf - && binaries_in "$RUN" ||
     { say "$PREBUILT/binaries.tar.xz does not unpack"; return 1; }
   # Where the loader does not find the CUDA libraries by itself: the toolkit's or PyTorch's copies (cuda_lib_path).
-  if ! "$RUN/tests/test_cuda" --gtest_list_tests >/dev/null 2>"$OUT/prebuilt-load.log"; then
+  if ! timeout 30 "$RUN/tests/test_cuda" --gtest_list_tests >/dev/null 2>"$OUT/prebuilt-load.log"; then
     local dirs
     dirs=$(cuda_lib_path)
     if [[ -n $dirs ]]; then
       export LD_LIBRARY_PATH="$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
       say "test_cuda did not start ($(head -c 200 "$OUT/prebuilt-load.log")); trying LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
     fi
-    if ! "$RUN/tests/test_cuda" --gtest_list_tests >/dev/null 2>"$OUT/prebuilt-load.log"; then
+    if ! timeout 30 "$RUN/tests/test_cuda" --gtest_list_tests >/dev/null 2>"$OUT/prebuilt-load.log"; then
       say "the prebuilt test_cuda does not start here: $(head -c 300 "$OUT/prebuilt-load.log")"
       ldd "$RUN/tests/test_cuda" >>"$OUT/prebuilt-load.log" 2>&1
       return 1
@@ -261,15 +271,25 @@ choose_binaries() {
     say "using the prebuilt binaries (unpacked in $RUN)"
     return 0
   fi
+  if [[ -n ${NO_BUILD:-} && -z ${GPU_SESSION_ALLOW_BUILD:-} ]] && ! binaries_of_this_code_in "$BUILD"; then
+    # first and second: a build would take the stage's whole budget and leave no results. Say so at once.
+    say "STOP: no usable binaries. Here: 'scripts/gpu_session.sh prebuild' again and carry build-gpu-prebuilt;" \
+      "or on the GPU: the 'build' stage (540 s), then this stage (GPU_SESSION_ALLOW_BUILD=1 builds within it)"
+    echo "binaries: none usable (prebuilt refused; no build in this stage)" >>"$OUT/env.txt"
+    return 1
+  fi
   do_build || return 1
   BIN=$BUILD
   echo "binaries: built on this machine in $BUILD ($(cat "$BUILD/.glance-commit" 2>/dev/null || commit))" >>"$OUT/env.txt"
 }
 
+binaries_of_this_code_in() {  # a build folder on this machine holds the programs, built from these sources
+  binaries_in "$1" && [[ $(cat "$1/.glance-source-hash" 2>/dev/null) == "$(source_hash)" ]]
+}
+
 do_build() {
   local log=$OUT/build.log
-  if binaries_in "$BUILD" && [[ -z "${GPU_SESSION_REBUILD:-}" ]] &&
-    [[ $(cat "$BUILD/.glance-source-hash" 2>/dev/null) == "$(source_hash)" ]]; then
+  if binaries_of_this_code_in "$BUILD" && [[ -z "${GPU_SESSION_REBUILD:-}" ]]; then
     say "binaries of this code present in $BUILD; not rebuilding"
     return 0
   fi
@@ -381,7 +401,7 @@ step_attention() {
     bash -c "'$BIN/bench/bench_attention_cuda' --dtypes $dt --reps $reps --max-n $max_n >> '$g'"
   [[ $dt == fp16 ]] && return
   run_step "attention_torch $dt" "$5" "$OUT/attention.log" \
-    bash -c "$PY bench/attention_torch.py --dtypes $dt --reps $reps --max-n $max_n --from-glance '$g' >> '$t'"
+    bash -c "$PY bench/attention_torch.py --dtypes $dt --reps $reps --max-n $max_n ${ATTENTION_TORCH_ARGS:-} --from-glance '$g' >> '$t'"
 }
 
 # The README's main job (RLT vs dense on the built-in dataset) on the GPU.
@@ -429,15 +449,17 @@ case "$stage" in
   prebuild) stage_prebuild ;;
   deps) stage_deps ;;
   first)
-    gpu_stage first 330 || { finish first; exit 1; }
+    NO_BUILD=1 gpu_stage first 330 || { finish first; exit 1; }
     step_test 120
+    step_demo 90
     step_cuda_ops 60 10
     step_train_main
-    step_demo 90
     finish first
+    exit $STAGE_RC
     ;;
   second)
-    gpu_stage second 270 || { finish second; exit 1; }
+    NO_BUILD=1 gpu_stage second 270 || { finish second; exit 1; }
+    ATTENTION_TORCH_ARGS="--skip-math-above 2048"  # the math backend materialises L x L scores: slow, not a target
     step_attention bf16 8192 10 40 60
     step_attention fp32 8192 10 50 60
     step_memcheck 75
@@ -445,6 +467,7 @@ case "$stage" in
     step_attention fp16 8192 10 30
     step_train_base
     finish second
+    exit $STAGE_RC
     ;;
   build)
     BUDGET=${GPU_SESSION_BUDGET_S:-570}
@@ -465,6 +488,7 @@ case "$stage" in
       bench-base) step_train_base ;;
     esac
     finish "$stage"
+    exit $STAGE_RC
     ;;
   source-hash) source_hash ;;
   summary)

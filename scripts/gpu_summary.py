@@ -3,7 +3,8 @@
 
     python3 scripts/gpu_summary.py [--env env.txt] DIR_OR_FILE...
 
-Reads every *.jsonl file in the given folders (and inside any gpu-session-*.tar.gz there), or the files
+Reads every *.jsonl file in the given folders (and inside any gpu-session-*.tar.gz there, but not inside the
+demo's metrics archive), or the files
 named, and prints one markdown document: the device, the commit, what ran correctly (test_cuda.xml,
 memcheck.log, demo_cuda.json when present), the issues' targets met or not, then one table per benchmark:
 
@@ -62,7 +63,7 @@ def read_lines(paths, texts=None):
             elif os.path.basename(f) in TEXT_FILES and os.path.isfile(f):
                 with open(f, encoding="utf-8", errors="replace") as fh:
                     texts[os.path.basename(f)] = fh.read()
-            elif f.endswith(".tar.gz") and os.path.isfile(f):
+            elif os.path.basename(f).startswith("gpu-session-") and f.endswith(".tar.gz") and os.path.isfile(f):
                 with tarfile.open(f) as tar:
                     for m in tar.getmembers():
                         if not m.isfile():
@@ -158,15 +159,29 @@ def section_correctness(texts, out):
             out.append(f"test_cuda.xml does not parse ({e}): test_cuda stopped before writing it (crash or time-out; "
                        "see test_cuda.log).\n")
     elif "test_cuda.log" in texts:
-        out.append("test_cuda.xml missing: test_cuda stopped before writing it (crash or time-out). Last lines of "
-                   "test_cuda.log:\n")
-        out.append("```\n" + "\n".join(texts["test_cuda.log"].splitlines()[-8:]) + "\n```\n")
+        log = texts["test_cuda.log"].splitlines()
+        ran = [l for l in log if l.startswith("[ RUN      ]")]
+        done = {l.split("]", 1)[1].split("(")[0].strip() for l in log if l.startswith(("[       OK ]", "[  FAILED  ]", "[  SKIPPED ]"))}
+        running = [l.split("]", 1)[1].strip() for l in ran if l.split("]", 1)[1].strip() not in done]
+        failed = sorted({l.split("]", 1)[1].split("(")[0].strip() for l in log if l.startswith("[  FAILED  ]")})
+        out.append(f"test_cuda.xml missing: test_cuda stopped before writing it (crash or time-out) after starting "
+                   f"{len(ran)} tests, {len(failed)} failed before that" +
+                   (f"; it stopped in **{running[-1]}**" if running else "") + ".\n")
+        for f in failed:
+            out.append(f"- FAILED {f}")
+        out.append("\nLast lines of test_cuda.log:\n")
+        out.append("```\n" + "\n".join(log[-8:]) + "\n```\n")
     else:
         out.append("test_cuda did not run in these calls.\n")
     mem = texts.get("memcheck.log")
     if mem:
         summary = [l for l in mem.splitlines() if "ERROR SUMMARY" in l]
-        out.append(f"compute-sanitizer memcheck (subset): {summary[-1].strip() if summary else mem.splitlines()[-1:]}\n")
+        if summary:
+            out.append(f"compute-sanitizer memcheck (subset): {summary[-1].strip()}\n")
+        else:
+            last = mem.strip().splitlines()[-1] if mem.strip() else "(empty log)"
+            out.append(f"compute-sanitizer memcheck (subset): no ERROR SUMMARY line (skipped, cut or crashed); "
+                       f"last line: `{last[:200]}`\n")
     demo = texts.get("demo_cuda.json", "").strip()
     if "demo_cuda.json" in texts and not demo:
         last = [l for l in texts.get("demo_cuda.log", "").splitlines() if l.strip() and not l.startswith("====")]
@@ -188,12 +203,19 @@ def section_targets(rows, out):
     """Each target the issues set, met or not, from the lines present; a target with no lines says so."""
     out.append("## The issues' targets\n")
     body = []
-    ops = [r for r in rows if r.get("bench") == "cuda_ops" and r.get("ratio") is not None]
+    ops = [r for r in rows if r.get("bench") == "cuda_ops"]
     if ops:
-        worst = min(ops, key=lambda r: r["ratio"])
-        met = sum(1 for r in ops if r["ratio"] >= 0.7)
+        # An op that stopped with an error or failed its check counts as not met, whatever its ratio.
+        def ok(r):
+            return r.get("ratio") is not None and r["ratio"] >= 0.7 and not r.get("error") and r.get("check") != "FAILED"
+        timed = [r for r in ops if r.get("ratio") is not None]
+        worst = min(timed, key=lambda r: r["ratio"]) if timed else None
+        met = sum(1 for r in ops if ok(r))
+        bad = [r.get("case") for r in ops if r.get("error") or r.get("check") == "FAILED"]
         body.append(["elementwise and reductions >= 0.7 of the d2d copy (issue 5)", f"{met} of {len(ops)} ops",
-                     f"worst {worst.get('case')} {fmt(worst['ratio'])}", "yes" if met == len(ops) else "**no**"])
+                     (f"worst {worst.get('case')} {fmt(worst['ratio'])}" if worst else "no ratio") +
+                     (f"; failed or stopped: {', '.join(map(str, bad))}" if bad else ""),
+                     "yes" if met == len(ops) else "**no**"])
     else:
         body.append(["elementwise and reductions >= 0.7 of the d2d copy (issue 5)", "not measured", "", "–"])
     t = [r for r in rows if r.get("bench") == "train_step"]
@@ -352,7 +374,8 @@ def section_train(rows, out):
         if r.get("policy") != "rlt":
             continue
         dense = [d for d in torch if d.get("policy") == "dense" and d.get("preset") == r.get("preset")
-                 and bool(d.get("tf32")) == bool(r.get("tf32"))]
+                 and bool(d.get("tf32")) == bool(r.get("tf32"))
+                 and ("bf16" in str(d.get("attention"))) == ("bf16" in str(r.get("attention")))]
         if dense:
             d = dense[-1]
             kept = r["tokens"] / r["grid_tokens"] if r.get("grid_tokens") else None

@@ -136,13 +136,14 @@ printf 'commit: fake\nsource hash: %s\nbuilt: now\n' "$hash" >"$work/prebuilt/ma
 export PATH="$work/path:$PATH" PYTHON="$work/path/python-wrapper" GPU_SESSION_PREBUILT="$work/prebuilt" \
   GPU_SESSION_RUN_DIR="$work/run" GLANCE_COMMIT=fake BUILD_DIR="$work/no-build"
 
-# run_stage STAGE BUDGET: runs the stage into $work/out-STAGE (log $work/STAGE.log) and checks that it exits 0
-# inside its budget, leaving at most the 8 files that come back from a call.
+# run_stage STAGE BUDGET STATUS: runs the stage into $work/out-STAGE (log $work/STAGE.log) and checks that it exits
+# with STATUS (1 when a step failed) inside its budget, leaving at most the 8 files that come back from a call.
 run_stage() {
-  local stage=$1 budget=$2 out=$work/out-$1 start took n
+  local stage=$1 budget=$2 want=$3 out=$work/out-$1 start took n rc
   start=$(date +%s)
-  OUT=$out bash "$repo/scripts/gpu_session.sh" "$stage" >"$work/$stage.log" 2>&1 ||
-    fail "$stage: exit $? ($(tail -n 3 "$work/$stage.log"))"
+  OUT=$out bash "$repo/scripts/gpu_session.sh" "$stage" >"$work/$stage.log" 2>&1
+  rc=$?
+  ((rc == want)) || fail "$stage: exit $rc, expected $want ($(tail -n 3 "$work/$stage.log"))"
   took=$(($(date +%s) - start))
   ((took < budget)) || fail "$stage took $took s, over its $budget s budget"
   n=$(find "$out" -maxdepth 1 -type f | wc -l)
@@ -150,7 +151,7 @@ run_stage() {
 }
 
 # ---- 1. `first` with the prebuilt binaries ----------------------------------------------------------------------
-run_stage first 330
+run_stage first 330 1  # 1: test_cuda's failing test
 out=$work/out-first
 s=$out/summary-first.md
 check_contains "$s" "binaries: prebuilt" "first used the prebuilt binaries"
@@ -166,7 +167,7 @@ for f in test_cuda.xml test_cuda.log cuda_ops.jsonl train_step.jsonl demo_cuda.j
 done
 
 # ---- 2. `second` ------------------------------------------------------------------------------------------------
-run_stage second 270
+run_stage second 270 0
 out=$work/out-second
 s=$out/summary-second.md
 check_contains "$s" "ERROR SUMMARY: 0 errors" "memcheck's verdict"
@@ -195,6 +196,16 @@ out=$work/out-stale
 OUT=$out GPU_SESSION_BUDGET_S=60 bash "$repo/scripts/gpu_session.sh" demo >"$work/stale.log" 2>&1
 check_contains "$work/stale.log" "was built from other sources" "stale prebuilt binaries refused"
 check_contains "$out/env.txt" "binaries: built on this machine" "the machine's own build used instead"
+
+# ---- 5. ... but `first` and `second` do not build (it would take their whole budget): they stop at once ---------
+out=$work/out-nobuild
+start=$(date +%s)
+OUT=$out BUILD_DIR="$work/empty-build" bash "$repo/scripts/gpu_session.sh" first >"$work/nobuild.log" 2>&1 &&
+  fail "first without usable binaries exited 0"
+(($(date +%s) - start < 15)) || fail "first without usable binaries took $(($(date +%s) - start)) s"
+check_contains "$work/nobuild.log" "STOP: no usable binaries" "the stop said"
+check_contains "$out/env.txt" "binaries: none usable" "env.txt says why"
+[[ -e $work/empty-build ]] && fail "first started a build"
 
 if ((failures)); then
   echo "--- first.log"; cat "$work/first.log"
