@@ -41,7 +41,10 @@ for a in "$@"; do
     --gtest_output=xml:*) xml=${a#--gtest_output=xml:} ;;
   esac
 done
-[[ -n ${FAKE_TEST_SLEEP:-} ]] && exec sleep "$FAKE_TEST_SLEEP"  # hangs (exec: timeout's signal reaches the sleep)
+if [[ -n ${FAKE_TEST_SLEEP:-} ]]; then  # passes one test, then hangs in the next (exec: timeout's signal reaches the sleep)
+  printf '[ RUN      ] Fake.Passes\n[       OK ] Fake.Passes (1 ms)\n[ RUN      ] Fake.Hangs\n'
+  exec sleep "$FAKE_TEST_SLEEP"
+fi
 echo "[  PASSED  ] 1 test."
 echo "[  FAILED  ] Fake.Fails"
 if [[ -n $xml ]]; then cat >"$xml" <<'XML'
@@ -66,6 +69,7 @@ cat >"$work/bins/bench/bench_cuda_ops" <<'EOF'
 echo '{"bench":"cuda_copy","case":"d2d","shape":"[67108864]","reference":3000,"reps":10}'
 echo '{"bench":"cuda_ops","case":"add","shape":"[67108864]","ms":0.3,"glance":2700,"ratio":0.9,"check":"ok"}'
 echo '{"bench":"cuda_ops","case":"sum_all","shape":"[67108864]","ms":0.5,"glance":1500,"ratio":0.5,"check":"ok"}'
+echo '{"bench":"cuda_ops","case":"exp","shape":"[67108864]","ms":0.3,"glance":2400,"ratio":0.8,"check":"FAILED"}'
 EOF
 # bench_train_step: 10 ms a dense step, 4 ms an RLT step (with its clips' token counts).
 cat >"$work/bins/bench/bench_train_step" <<'EOF'
@@ -157,7 +161,7 @@ s=$out/summary-first.md
 check_contains "$s" "binaries: prebuilt" "first used the prebuilt binaries"
 check_contains "$s" "test_cuda: **1 passed, 1 failed**, 1 skipped" "test counts from the XML"
 check_contains "$s" "FAILED Fake.Fails: tests/cuda/fake.cpp:10" "the failure named with its first line"
-check_contains "$s" "| elementwise and reductions >= 0.7 of the d2d copy (issue 5) | 1 of 2 ops | worst sum_all 0.5 | **no** |" "bandwidth target"
+check_contains "$s" "| elementwise and reductions >= 0.7 of the d2d copy (issue 5) | 1 of 3 ops | worst sum_all 0.5; failed or stopped: exp | **no** |" "bandwidth target (a failed check is not met)"
 check_contains "$s" "| RLT training step >= 1.0x PyTorch eager (issue 5) | 3 of 3 cases | worst rlt_dense_d192_depth4 1.5 | yes |" "training-step target"
 check_contains "$s" "RLT val_acc 0.95" "the demo's result"
 check_contains "$s" "dense ms / RLT ms" "RLT vs dense"
@@ -186,6 +190,7 @@ took=$(($(date +%s) - start))
 check_contains "$work/hang.log" "test_cuda: TIMED OUT" "the time-out said"
 check_contains "$work/hang.log" "SKIPPED" "later steps skipped when no time is left"
 check_contains "$out/summary-first.md" "test_cuda.xml missing" "the summary on a hung test_cuda"
+check_contains "$out/summary-first.md" "it stopped in **Fake.Hangs**" "the test that hung named"
 
 # ---- 4. prebuilt binaries of other sources are refused; a build of this code on the machine is used ---------
 sed -i 's/^source hash: .*/source hash: 0000000000000000/' "$work/prebuilt/manifest.txt"
