@@ -450,7 +450,7 @@ case "$stage" in
   deps) stage_deps ;;
   first)
     NO_BUILD=1 gpu_stage first 330 || { finish first; exit 1; }
-    step_test 120
+    step_test 150
     step_demo 90
     step_cuda_ops 60 10
     step_train_main
