@@ -5,7 +5,7 @@
 # included: so the binaries are built HERE, on the machine without a GPU, and carried; the GPU runs only what
 # needs the GPU, in two calls of about five minutes each, the most important checks first.
 #
-#   HERE (no GPU; ~25 min on 2 cores, costs no device time):
+#   HERE (no GPU; about 4 minutes from scratch on 2 cores, costs no device time):
 #     scripts/gpu_session.sh prebuild    GoogleTest + stb into build-gpu-deps/ (for a rebuild there, if needed),
 #                                        and test_cuda, the GPU benchmarks and glance built for sm_90 (H100/H200)
 #                                        with portable host code, packed into build-gpu-prebuilt/ (~5 MB, xz)
