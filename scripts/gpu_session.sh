@@ -54,9 +54,10 @@ PREBUILT=${GPU_SESSION_PREBUILT:-build-gpu-prebuilt}
 RUN=${GPU_SESSION_RUN_DIR:-build-gpu-run}  # where the GPU machine unpacks the prebuilt binaries
 DEPS=build-gpu-deps
 START=$(date +%s)
-TARGETS=(test_cuda bench_cuda_ops bench_train_step bench_attention_cuda glance)
-# The binaries' paths inside a build folder (build-gpu-prebuilt/ keeps the same layout).
+# The programs' paths inside a build folder (the prebuilt archive keeps the same layout); their CMake targets are
+# their file names.
 BINARIES=(tests/test_cuda bench/bench_cuda_ops bench/bench_train_step bench/bench_attention_cuda glance)
+TARGETS=("${BINARIES[@]##*/}")
 SANITIZER_FILTER=${SANITIZER_FILTER:-'CudaFused.*:CudaRows.*:CudaReduce.LargeReductionsTakeTheSlicedPath:CudaIndexing.*:CudaAutograd.*:CudaMatmul.BroadcastBatchAndVectors:FusedAttentionCuda.ForwardFp32EdgeLengths:FusedAttentionCuda.VarlenPackEqualsEachClipAlone:FusedAttentionCuda.BackwardFp32MatchesTiledCpuGradients:FusedAttentionKernel.*'}
 PY=${PYTHON:-python3}
 # PyTorch runs with the environment it came with, even after LD_LIBRARY_PATH is extended for glance's programs
@@ -102,6 +103,10 @@ commit() {
   git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown
 }
 
+commit_described() {  # the commit, and whether the tree has uncommitted changes
+  echo "$(commit)$(git -C "$here" status --porcelain 2>/dev/null | grep -q . && echo ' (with uncommitted changes)')"
+}
+
 # A hash of every file the binaries are built from, computed the same way here and on the GPU machine (which
 # may receive the tree without .git): equal hashes mean the prebuilt binaries are this code.
 source_hash() {
@@ -109,6 +114,9 @@ source_hash() {
     \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' -o -name CMakeLists.txt \) -print0 |
     LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16
 }
+
+# This run's sources (prebuild hashes them again after its build, to catch edits made meanwhile).
+SOURCE_HASH=$(source_hash)
 
 gpu_arch() {  # "90" for an H100/H200, empty without nvidia-smi
   nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .'
@@ -128,8 +136,8 @@ write_env() {
   local f=$OUT/env.txt
   {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "commit: $(commit)$(git -C "$here" status --porcelain 2>/dev/null | grep -q . && echo ' (with uncommitted changes)')"
-    echo "source hash: $(source_hash)"
+    echo "commit: $(commit_described)"
+    echo "source hash: $SOURCE_HASH"
     echo "host: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
     echo "--- nvidia-smi --query-gpu"
     nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.draw,power.limit,temperature.gpu,persistence_mode,compute_mode,mig.mode.current --format=csv 2>&1
@@ -166,13 +174,12 @@ stage_deps() {
 # each program holds the same ~23 MB of kernels, 108 MB in all, which xz's 64 MiB window stores once (about
 # 5 MB), well inside the 64 MiB a call may carry.
 stage_prebuild() {
-  local dir=${PREBUILD_DIR:-build-gpu-here} hash
-  hash=$(source_hash)  # before the build: sources edited while it runs must not be credited to it
+  local dir=${PREBUILD_DIR:-build-gpu-here}
   stage_deps || return 1
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DGLANCE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DGLANCE_NATIVE=OFF -DGLANCE_BUILD_EXAMPLES=OFF || return 1
   cmake --build "$dir" -j "$(nproc)" --target "${TARGETS[@]}" || return 1
-  if [[ $(source_hash) != "$hash" ]]; then
+  if [[ $(source_hash) != "$SOURCE_HASH" ]]; then  # sources edited during the build must not be credited to it
     echo "prebuild: the sources changed during the build; run it again" >&2
     return 1
   fi
@@ -186,8 +193,8 @@ stage_prebuild() {
   mkdir -p "$PREBUILT"
   tar -C "$stage" -cf - "${BINARIES[@]}" | xz -9 -T1 >"$PREBUILT/binaries.tar.xz" || { rm -rf "$stage"; return 1; }
   {
-    echo "commit: $(commit)$(git -C "$here" status --porcelain 2>/dev/null | grep -q . && echo ' (with uncommitted changes)')"
-    echo "source hash: $hash"
+    echo "commit: $(commit_described)"
+    echo "source hash: $SOURCE_HASH"
     echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -srm), $(g++ --version | head -n 1)"
     echo "nvcc: $(nvcc --version | grep -o 'release [0-9.]*')"
     echo "cuda architectures: 90 (sm_90 machine code + compute_90 PTX); host code portable x86-64 (GLANCE_NATIVE=OFF)"
@@ -223,6 +230,10 @@ binaries_in() {
   for b in "${BINARIES[@]}"; do [[ -x $1/$b ]] || return 1; done
 }
 
+prebuilt_starts() {  # the unpacked test_cuda lists its tests (so the loader found every library it links)
+  timeout 30 "$RUN/tests/test_cuda" --gtest_list_tests >/dev/null 2>"$OUT/prebuilt-load.log"
+}
+
 unxz_to_stdout() {  # xz where it is installed, else Python's lzma module
   if command -v xz >/dev/null; then xz -dc "$1"; else
     $PY -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"
@@ -234,10 +245,9 @@ unxz_to_stdout() {  # xz where it is installed, else Python's lzma module
 prebuilt_usable() {
   [[ -n "${GPU_SESSION_REBUILD:-}" ]] && { say "GPU_SESSION_REBUILD set: not using $PREBUILT"; return 1; }
   [[ -f $PREBUILT/binaries.tar.xz ]] || { say "no $PREBUILT/ (run 'scripts/gpu_session.sh prebuild' here and carry it)"; return 1; }
-  local want have arch
+  local want arch
   want=$(sed -n 's/^source hash: //p' "$PREBUILT/manifest.txt" 2>/dev/null)
-  have=$(source_hash)
-  [[ $want == "$have" ]] || { say "$PREBUILT/ was built from other sources (hash $want, here $have)"; return 1; }
+  [[ $want == "$SOURCE_HASH" ]] || { say "$PREBUILT/ was built from other sources (hash $want, here $SOURCE_HASH)"; return 1; }
   arch=$(gpu_arch)
   [[ $arch == 90 ]] || { say "$PREBUILT/ is for sm_90, this GPU is sm_${arch:-?}"; return 1; }
   rm -rf "$RUN"
@@ -245,14 +255,14 @@ prebuilt_usable() {
   unxz_to_stdout "$PREBUILT/binaries.tar.xz" | tar -C "$RUN" -xf - && binaries_in "$RUN" ||
     { say "$PREBUILT/binaries.tar.xz does not unpack"; return 1; }
   # Where the loader does not find the CUDA libraries by itself: the toolkit's or PyTorch's copies (cuda_lib_path).
-  if ! timeout 30 "$RUN/tests/test_cuda" --gtest_list_tests >/dev/null 2>"$OUT/prebuilt-load.log"; then
+  if ! prebuilt_starts; then
     local dirs
     dirs=$(cuda_lib_path)
     if [[ -n $dirs ]]; then
       export LD_LIBRARY_PATH="$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
       say "test_cuda did not start ($(head -c 200 "$OUT/prebuilt-load.log")); trying LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
     fi
-    if ! timeout 30 "$RUN/tests/test_cuda" --gtest_list_tests >/dev/null 2>"$OUT/prebuilt-load.log"; then
+    if ! prebuilt_starts; then
       say "the prebuilt test_cuda does not start here: $(head -c 300 "$OUT/prebuilt-load.log")"
       ldd "$RUN/tests/test_cuda" >>"$OUT/prebuilt-load.log" 2>&1
       return 1
@@ -284,7 +294,7 @@ choose_binaries() {
 }
 
 binaries_of_this_code_in() {  # a build folder on this machine holds the programs, built from these sources
-  binaries_in "$1" && [[ $(cat "$1/.glance-source-hash" 2>/dev/null) == "$(source_hash)" ]]
+  binaries_in "$1" && [[ $(cat "$1/.glance-source-hash" 2>/dev/null) == "$SOURCE_HASH" ]]
 }
 
 do_build() {
@@ -306,7 +316,7 @@ do_build() {
     -DCMAKE_CUDA_ARCHITECTURES="$arch" -DGLANCE_BUILD_EXAMPLES=OFF "${prefix[@]}" || return 1
   run_step build 540 "$log" cmake --build "$BUILD" -j "$(nproc)" --target "${TARGETS[@]}" || return 1
   commit >"$BUILD/.glance-commit"
-  source_hash >"$BUILD/.glance-source-hash"
+  echo "$SOURCE_HASH" >"$BUILD/.glance-source-hash"
   say "built sm_$arch in $BUILD"
 }
 
@@ -490,7 +500,7 @@ case "$stage" in
     finish "$stage"
     exit $STAGE_RC
     ;;
-  source-hash) source_hash ;;
+  source-hash) echo "$SOURCE_HASH" ;;
   summary)
     shift
     $PY "$here/scripts/gpu_summary.py" "$@"

@@ -132,6 +132,24 @@ def env_lines(path):
     return keep
 
 
+def gpu_train_lines(rows):
+    """The GPU training-step lines: (glance's, PyTorch's)."""
+    t = [r for r in rows if r.get("bench") == "train_step"]
+    glance = [r for r in t if "glance" in r and str(r.get("device", "cpu")).startswith("cuda")]
+    torch = [r for r in t if r.get("reference_impl") == "pytorch_cuda"]
+    return glance, torch
+
+
+def train_mode(r):
+    """What a training-step comparison holds fixed besides the case: the matmul mode and the attention precision."""
+    return bool(r.get("tf32")), "bf16" in str(r.get("attention"))
+
+
+def train_key(r):
+    """Runs compare within one case, one matmul mode and one attention precision (bf16 or not)."""
+    return (r.get("case"),) + train_mode(r)
+
+
 def section_correctness(texts, out):
     """test_cuda's gtest XML (counts, and each failure's first line), memcheck's verdict, the GPU demo's result."""
     out.append("## Correctness on the GPU\n")
@@ -218,13 +236,10 @@ def section_targets(rows, out):
                      "yes" if met == len(ops) else "**no**"])
     else:
         body.append(["elementwise and reductions >= 0.7 of the d2d copy (issue 5)", "not measured", "", "–"])
-    t = [r for r in rows if r.get("bench") == "train_step"]
-    glance = [r for r in t if "glance" in r and str(r.get("device", "cpu")).startswith("cuda")]
-    torch = [r for r in t if r.get("reference_impl") == "pytorch_cuda"]
+    glance, torch = gpu_train_lines(rows)
     pairs = []
     for g in glance:
-        ref = [r for r in torch if r.get("case") == g.get("case") and bool(r.get("tf32")) == bool(g.get("tf32"))
-               and ("bf16" in str(r.get("attention"))) == ("bf16" in str(g.get("attention")))]
+        ref = [r for r in torch if train_key(r) == train_key(g)]
         if ref and g.get("attention") != "reference":
             pairs.append((g, ref[-1]["median_ms"] / g["glance"]))
     if pairs:
@@ -238,7 +253,9 @@ def section_targets(rows, out):
     g_att = [r for r in a if str(r.get("kernel", "")).startswith("fused")]
     sdpa = [r for r in a if r.get("kernel") == "torch_sdpa"]
 
-    def against(dtype, backend, variant, goal, label):
+    # glance's forward+backward against the fastest SDPA line of one variant (and backend, unless None) on the
+    # same case and dtype; `unit` names what was compared.
+    def against(dtype, backend, variant, goal, label, unit="cases"):
         found = []
         for g in g_att:
             if g.get("dtype") != dtype or not g.get("fwdbwd_ms"):
@@ -254,27 +271,13 @@ def section_targets(rows, out):
             return
         worst = min(found, key=lambda f: f[1])
         met = sum(1 for f in found if f[1] >= goal)
-        body.append([label, f"{met} of {len(found)} cases", f"worst {worst[0]} {fmt(worst[1])}",
+        body.append([label, f"{met} of {len(found)} {unit}", f"worst {worst[0]} {fmt(worst[1])}",
                      "yes" if met == len(found) else "**no**"])
 
     against("fp32", "efficient", "dense", 1.0, "fp32 fused fwd+bwd >= 1.0x SDPA memory-efficient (issue 6)")
     against("bf16", "flash", "dense", 0.6, "bf16 fused fwd+bwd >= 0.6x SDPA flash (issue 6)")
-    for dtype in ("fp32", "bf16"):
-        found = []
-        for g in g_att:
-            if g.get("dtype") != dtype or str(g.get("case", "")).startswith("n") or not g.get("fwdbwd_ms"):
-                continue
-            refs = [r for r in sdpa if r.get("case") == g.get("case") and r.get("dtype") == dtype
-                    and r.get("variant") == "padded" and r.get("fwdbwd_ms")]
-            if refs:
-                found.append((g.get("case"), min(r["fwdbwd_ms"] for r in refs) / g["fwdbwd_ms"]))
-        label = f"{dtype} variable-length pack >= 2x the padded batch (issue 6)"
-        if found:
-            worst = min(found, key=lambda f: f[1])
-            body.append([label, f"{sum(f[1] >= 2 for f in found)} of {len(found)} packs",
-                         f"worst {worst[0]} {fmt(worst[1])}", "yes" if all(f[1] >= 2 for f in found) else "**no**"])
-        else:
-            body.append([label, "not measured", "", "–"])
+    for dtype in ("fp32", "bf16"):  # only the packs have padded lines
+        against(dtype, None, "padded", 2.0, f"{dtype} variable-length pack >= 2x the padded batch (issue 6)", "packs")
     out.append(table(["target", "met in", "worst ratio", "met"], body))
     out.append("\nRatios as in the tables below (> 1: glance faster); the attention targets compare forward+backward "
                "against the named SDPA backend as it actually ran (backend_ran), the padded batch against its fastest "
@@ -330,20 +333,14 @@ def section_fused(rows, out):
 
 
 def section_train(rows, out):
-    t = [r for r in rows if r.get("bench") == "train_step"]
-    glance = [r for r in t if "glance" in r and str(r.get("device", "cpu")).startswith("cuda")]
-    torch = [r for r in t if r.get("reference_impl") == "pytorch_cuda"]
+    glance, torch = gpu_train_lines(rows)
     out.append("## RLT training step on the GPU: glance vs PyTorch eager\n")
     if not glance and not torch:
         out.append("No GPU train_step lines in the input.\n")
         return
     body = []
-
-    def key(r):  # runs compare within one case, one matmul mode and one attention precision (bf16 or not)
-        return (r.get("case"), bool(r.get("tf32")), "bf16" in str(r.get("attention")))
-
     for g in glance:
-        ref = [r for r in torch if key(r) == key(g)]
+        ref = [r for r in torch if train_key(r) == train_key(g)]
         r = ref[-1] if ref else None
         ratio = r["median_ms"] / g["glance"] if r else None
         body.append([g.get("case"), "tf32" if g.get("tf32") else "fp32", g.get("attention"), g.get("tokens"),
@@ -351,7 +348,7 @@ def section_train(rows, out):
                      r and f"{fmt(r['median_ms'])} ({r.get('attention')}{', padded' if r.get('counts') else ''})",
                      ratio, "–" if ratio is None else ("yes" if ratio >= 1.0 else "**no**")])
     for r in torch:  # PyTorch cases with no glance run beside them
-        if not any(key(g) == key(r) for g in glance):
+        if not any(train_key(g) == train_key(r) for g in glance):
             body.append([r.get("case"), "tf32" if r.get("tf32") else "fp32", "–", r.get("tokens"), None, None,
                          f"{fmt(r['median_ms'])} ({r.get('attention')})", None, "–"])
     out.append(table(["case", "matmul", "glance kernel", "tokens", "glance ms/step", "glance clips/s",
@@ -374,8 +371,7 @@ def section_train(rows, out):
         if r.get("policy") != "rlt":
             continue
         dense = [d for d in torch if d.get("policy") == "dense" and d.get("preset") == r.get("preset")
-                 and bool(d.get("tf32")) == bool(r.get("tf32"))
-                 and ("bf16" in str(d.get("attention"))) == ("bf16" in str(r.get("attention")))]
+                 and train_mode(d) == train_mode(r)]
         if dense:
             d = dense[-1]
             kept = r["tokens"] / r["grid_tokens"] if r.get("grid_tokens") else None
