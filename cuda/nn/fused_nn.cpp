@@ -1,6 +1,7 @@
 // The CUDA fused kernels (cuda/fused.h) offered to nn (nn/fused.h): nn::cross_entropy, nn::Mlp,
-// nn::LayerNorm::add_and_norm (TransformerBlock) and nn::AdamW use them for tensors on a CUDA device. Part of glance_cuda_nn (it needs nn, which glance_cuda sits below; in its own
-// folder so that glance_cuda's glob of cuda/*.cpp does not take it).
+// nn::LayerNorm::add_and_norm (TransformerBlock) and nn::AdamW use them for tensors on a CUDA device. Part of
+// glance_cuda_nn (it needs nn, which glance_cuda sits below; in its own folder so that glance_cuda's glob of
+// cuda/*.cpp does not take it).
 #include "cuda/fused.h"
 #include "nn/fused.h"
 

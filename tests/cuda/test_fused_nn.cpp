@@ -118,7 +118,8 @@ TEST(FusedNnCuda, AddAndNormFusedEqualsUnfused) {
   }
   // Without affine parameters (the kernel reads no weight and bias).
   LayerNorm plain_norm(64, 1e-5, /*affine=*/false);
-  const Tensor x = to_gpu(random_tensor({33, 64}, DType::Float32, 12)), r = to_gpu(random_tensor({33, 64}, DType::Float32, 13));
+  const Tensor x = to_gpu(random_tensor({33, 64}, DType::Float32, 12));
+  const Tensor r = to_gpu(random_tensor({33, 64}, DType::Float32, 13));
   const auto [s_fused, n_fused] = plain_norm.add_and_norm(x, r);
   FusionGuard off(false);
   const auto [s_plain, n_plain] = plain_norm.add_and_norm(x, r);

@@ -2,8 +2,8 @@
 // float64 loops (independent of the primitives nn composes otherwise), and counts their calls. Then
 // cross_entropy, Mlp, LayerNorm::add_and_norm (and so TransformerBlock) and AdamW must call them, give the
 // unfused results (values and gradients), fall back when fusion is off, and the autograd nodes must pass
-// gradcheck. The CUDA kernels themselves are compared with
-// the unfused path on a GPU in tests/cuda/test_fused_nn.cpp.
+// gradcheck. The CUDA kernels themselves are compared with the unfused path on a GPU in
+// tests/cuda/test_fused_nn.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,8 +12,8 @@
 #include "autograd/gradcheck.h"
 #include "nn/add_norm_testing.h"
 #include "nn/fused.h"
-#include "nn/loss.h"
 #include "nn/layer_norm.h"
+#include "nn/loss.h"
 #include "nn/mlp.h"
 #include "nn/optim/adamw.h"
 #include "nn/transformer.h"
