@@ -559,6 +559,10 @@ TEST(CpuBackendMatmul, TransposedBroadcastAndCopiedViews) {
   check_matmul(a_s2, noise<float>({2, 8, 6}, 8));
   // Many small matrices: spread over threads one matrix each.
   check_matmul(noise<float>({64, 8, 16}, 9), noise<float>({64, 16, 8}, 10));
+  // Larger products whose batch shares out evenly (8 = a multiple of 1, 2, 4 or 8 threads): also whole
+  // matrices per thread, each thread copying its own stride-2 operand into its own scratch buffer.
+  Tensor wide_b = noise<float>({8, 70, 600}, 11);
+  check_matmul(noise<float>({8, 65, 70}, 12), wide_b.as_strided({8, 70, 300}, {42000, 600, 2}, 1));
   // K = 0 gives zeros.
   Tensor a0 = Tensor::empty({2, 3, 0}), b0 = Tensor::empty({2, 0, 4});
   Tensor o0 = Tensor::empty({2, 3, 4});
