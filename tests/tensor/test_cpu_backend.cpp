@@ -178,13 +178,14 @@ TEST(CpuBackendElementwise, CopyConvertsBetweenDtypes) {
 }
 
 TEST(CpuBackendElementwise, CopyTransposedAndBroadcastViews) {
-  // Large enough to run in parallel: out = transpose(in), in [300, 200].
-  Tensor in = ramp<float>({300, 200});
-  Tensor out = Tensor::empty({200, 300});
+  // Large enough to run in parallel: out = transpose(in), in [600, 400].
+  static_assert(600 * 400 >= cpu::kParallelThreshold, "the parallel path");
+  Tensor in = ramp<float>({600, 400});
+  Tensor out = Tensor::empty({400, 600});
   be().copy(out, transposed(in));
   const float* o = out.data<float>();
-  for (int64_t i = 0; i < 200; ++i)
-    for (int64_t j = 0; j < 300; ++j) ASSERT_EQ(o[i * 300 + j], float(j * 200 + i));
+  for (int64_t i = 0; i < 400; ++i)
+    for (int64_t j = 0; j < 600; ++j) ASSERT_EQ(o[i * 600 + j], float(j * 400 + i));
   // Broadcast a row [3] to [2, 3] with a stride-0 axis.
   Tensor row = make<double>({1, 2, 3}, {3});
   Tensor grid = Tensor::empty({2, 3}, DType::Float64);
@@ -399,10 +400,11 @@ TEST(CpuBackendElementwise, BinaryBroadcastStridedAndScalar) {
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 3; ++j) EXPECT_EQ(got[i * 3 + j], float(i + 1 - 10 * (j + 1)));
   // Scalar b, large contiguous (parallel path), written in place (out aliases a).
-  Tensor big = ramp<double>({100000});
+  static_assert(400000 >= cpu::kParallelThreshold, "the parallel path");
+  Tensor big = ramp<double>({400000});
   be().binary(BinaryOp::Mul, big, big, Tensor(), 0.5);
   const double* p = big.data<double>();
-  for (int64_t i = 0; i < 100000; i += 997) ASSERT_EQ(p[i], 0.5 * double(i));
+  for (int64_t i = 0; i < 400000; i += 997) ASSERT_EQ(p[i], 0.5 * double(i));
   // A 0-dim operand pair.
   Tensor s = make<double>({2}, {}), so = Tensor::empty({}, DType::Float64);
   be().binary(BinaryOp::Pow, so, s, Tensor(), 3);
@@ -558,7 +560,8 @@ TEST(CpuBackendMatmul, TransposedBroadcastAndCopiedViews) {
   Tensor a_s2 = wide.as_strided({2, 5, 8}, {80, 16, 2}, 1);
   check_matmul(a_s2, noise<float>({2, 8, 6}, 8));
   // Many small matrices: spread over threads one matrix each.
-  check_matmul(noise<float>({64, 8, 16}, 9), noise<float>({64, 16, 8}, 10));
+  static_assert(256 * 8 * 16 * 8 >= cpu::kParallelThreshold, "the parallel path");
+  check_matmul(noise<float>({256, 8, 16}, 9), noise<float>({256, 16, 8}, 10));
   // Larger products whose batch shares out evenly (8 = a multiple of 1, 2, 4 or 8 threads): also whole
   // matrices per thread, each thread copying its own stride-2 operand into its own scratch buffer.
   Tensor wide_b = noise<float>({8, 70, 600}, 11);
@@ -589,11 +592,12 @@ TEST(CpuBackendRows, SoftmaxHandValuesAndStability) {
   EXPECT_NEAR(v[3], std::log(0.5), 1e-6);
   EXPECT_EQ(v[5], -std::numeric_limits<float>::infinity());
   // Many rows (parallel): each row sums to 1.
-  Tensor big = noise<double>({500, 129});
-  Tensor ob = Tensor::empty({500, 129}, DType::Float64);
+  static_assert(2000 * 129 >= cpu::kParallelThreshold, "the parallel path");
+  Tensor big = noise<double>({2000, 129});
+  Tensor ob = Tensor::empty({2000, 129}, DType::Float64);
   be().softmax(ob, big, false);
   const double* p = ob.data<double>();
-  for (int r = 0; r < 500; ++r) {
+  for (int r = 0; r < 2000; ++r) {
     double s = 0;
     for (int j = 0; j < 129; ++j) s += p[r * 129 + j];
     ASSERT_NEAR(s, 1.0, 1e-12);
@@ -678,7 +682,8 @@ TEST(CpuBackendRows, LayerNormBackwardMatchesCentralDifferences) {
 
 TEST(CpuBackendRows, LayerNormBackwardFloatManyRows) {
   // float32, rows in parallel: compare with the float64 kernel on the same values.
-  const int64_t rows = 600, C = 100;
+  const int64_t rows = 2400, C = 100;
+  static_assert(2400 * 100 >= cpu::kParallelThreshold, "the parallel path");
   Tensor xd = noise<double>({rows, C}, 31), dyd = noise<double>({rows, C}, 32);
   Tensor xf = Tensor::empty({rows, C}), dyf = Tensor::empty({rows, C});
   be().copy(xf, xd);
@@ -719,12 +724,13 @@ TEST(CpuBackendIndexing, IndexSelect) {
   EXPECT_EQ(sel.to_vector<float>(), (std::vector<float>{2, 12, 22, 0, 10, 20}));
   // Many short rows (an embedding lookup): parallel over the indices.
   Tensor table = ramp<double>({50, 4});
-  Tensor ids = Tensor::empty({20000}, DType::Int64);
-  for (int64_t i = 0; i < 20000; ++i) ids.data<int64_t>()[i] = (i * 7) % 50;
-  Tensor emb = Tensor::empty({20000, 4}, DType::Float64);
+  static_assert(80000 * 4 >= cpu::kParallelThreshold, "the parallel path");
+  Tensor ids = Tensor::empty({80000}, DType::Int64);
+  for (int64_t i = 0; i < 80000; ++i) ids.data<int64_t>()[i] = (i * 7) % 50;
+  Tensor emb = Tensor::empty({80000, 4}, DType::Float64);
   be().index_select(emb, table, 0, ids);
   const double* e = emb.data<double>();
-  for (int64_t i = 0; i < 20000; i += 101) ASSERT_EQ(e[i * 4 + 3], double(((i * 7) % 50) * 4 + 3));
+  for (int64_t i = 0; i < 80000; i += 101) ASSERT_EQ(e[i * 4 + 3], double(((i * 7) % 50) * 4 + 3));
 }
 
 TEST(CpuBackendIndexing, GatherAndScatterAdd) {
