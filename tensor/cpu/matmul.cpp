@@ -77,7 +77,7 @@ void matmul_float(const Tensor& out, const Tensor& a, const Tensor& b) {
   // Whole matrices per thread whenever the batch shares out well: one parallel region for the batch
   // instead of one per matrix. Attention has batch = clips x heads of small products, and waking the
   // other threads for each of them cost more than the products (measured: the tiny preset's dense
-  // training step, [128 x 16] x [16 x 128] per head, took 3,600 parallel regions and 2.4x longer, most of
+  // training step, [128 x 16] x [16 x 128] per head, took 3,600 parallel regions and 2.5x longer, most of
   // it in futex wake-ups). "Shares out well": the batch is a multiple of the threads, or large enough that
   // one matrix more on some threads is at most a quarter more work, or each product is too small to thread
   // inside anyway. Otherwise (a few large matrices) one after the other, each threaded by the GEMM.
