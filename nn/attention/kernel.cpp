@@ -55,13 +55,15 @@ Tensor t_last(const Tensor& x) { return ops::transpose(x, -2, -1); }
 
 // Calls body(r) for every run. On the CPU the runs are spread over the threads: an RLT pack has one run
 // per clip length, each a few products too small to be worth threading inside (measured on 2026-12-06:
-// the tiny demo model's RLT step about 10% faster). A run with more than 1/(2 x threads) of the work, such
+// the tiny demo model's RLT step about 11% faster). A run with more than 1/(2 x threads) of the work, such
 // as the one long clip of a ragged pack, would leave the other threads idle that way, so such runs go
 // first, one after the other, each threaded inside its ops. Inside the parallel loop the ops run on their
 // own thread (nested parallelism is off). Each run writes its own rows and every op gives the same bits on
 // any number of threads, so the result does not depend on the split. On other devices one run after the
 // other: a device's kernels are issued in order by the one calling thread. An exception may not leave an
-// OpenMP region (the program would terminate), so the first one is carried out and rethrown.
+// OpenMP region (the program would terminate), so the first one is carried out and rethrown. The body
+// may call only ops:: (tensor) functions, never differentiable glance:: ones: a worker thread has its own
+// autograd state (grad mode is thread_local and on) and would record nodes, even inside a backward pass.
 template <class Body>
 void for_each_run(const std::vector<ClipRun>& runs, const Device& device, const Body& body) {
   const int64_t threads = omp_get_max_threads();
@@ -80,6 +82,10 @@ void for_each_run(const std::vector<ClipRun>& runs, const Device& device, const 
     } else {
       shared.push_back(r);
     }
+  }
+  if (shared.size() < 2) {  // nothing to share out: no need to wake the threads
+    for (size_t r : shared) body(r);
+    return;
   }
   std::exception_ptr error;
   std::mutex error_mutex;

@@ -77,15 +77,17 @@ void matmul_float(const Tensor& out, const Tensor& a, const Tensor& b) {
   // Whole matrices per thread whenever the batch shares out well: one parallel region for the batch
   // instead of one per matrix. Attention has batch = clips x heads of small products, and waking the
   // other threads for each of them cost more than the products (measured: the tiny preset's dense
-  // training step, [128 x 16] x [16 x 128] per head, took 3,600 parallel regions and 2.5x longer, most of
-  // it in futex wake-ups). "Shares out well": the batch is a multiple of the threads, or large enough that
-  // one matrix more on some threads is at most a quarter more work, or each product is too small to thread
-  // inside anyway. Otherwise (a few large matrices) one after the other, each threaded by the GEMM.
-  // (Inside this region the GEMM's own region runs on one thread, since nested parallelism is off.)
+  // training step, [128 x 16] x [16 x 128] per head, exactly at the old rule's 2^18 "small" limit, took
+  // 3,600 parallel regions and 2.5x longer, most of it in futex wake-ups). "Shares out well": the batch is
+  // a multiple of the threads, or large enough that one matrix more on some threads is at most a quarter
+  // more work, or each product is too small to thread inside anyway. Otherwise (a few large matrices) one
+  // after the other, each threaded by the GEMM.
+  // (Inside this region the GEMM's own region runs on one thread, since nested parallelism is off; and
+  // when called from inside another region, e.g. by the attention's loop over clips, no region at all.)
   const int64_t threads = omp_get_max_threads();
   const bool small_products = M * N * K < (int64_t(1) << 18);
   const bool over_batch = batch >= 2 && (batch % threads == 0 || batch >= 4 * threads || small_products);
-  if (threads > 1 && over_batch && batch * M * N * K >= cpu::kParallelThreshold) {
+  if (threads > 1 && !omp_in_parallel() && over_batch && batch * M * N * K >= cpu::kParallelThreshold) {
 #pragma omp parallel
     {
       std::vector<T> scratch_a, scratch_b;  // per thread

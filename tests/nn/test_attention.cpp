@@ -1,9 +1,11 @@
 // Attention over packed clips. The key properties:
 //  (a) running the layer on a pack of clips equals running it on each clip alone (values and gradients);
-//  (b) reference_attention equals a float64 softmax(q k^T * scale) v loop per clip, with no leakage;
+//  (b) reference_attention equals a float64 softmax(q k^T * scale) v loop per clip, with no leakage, and
+//      gives the same bits on any number of threads;
 //  (c)/(d) the kernel registry: unknown names are rejected listing the known ones, custom kernels are used;
 //  (e) TokenLayout's coordinates, offsets, clip ids and validation.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -164,6 +166,34 @@ TEST(ReferenceAttention, EqualsAFloat64LoopPerClip) {
   auto expected = attention_by_hand(q.to_vector<float>(), k.to_vector<float>(), v.to_vector<float>(), H, d, counts, scale);
   auto got = o.to_vector<float>();
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-5) << i;
+}
+
+TEST(ReferenceAttention, SameBitsOnOneTwoAndThreeThreads) {
+  // On the CPU the clips of different lengths are spread over the threads, and a clip with most of the
+  // work (the 200-token one here) runs alone, threaded inside: output and q, k, v gradients must be the
+  // same bits whatever the thread count, including on one thread, where nothing is shared out.
+  const int64_t H = 2, d = 16;
+  TokenLayout layout = TokenLayout::from_counts({200, 3, 17, 17, 9, 40, 1, 33});
+  const int64_t N = layout.total_tokens();
+  manual_seed(321);
+  Tensor qv = ops::randn({H, N, d}), kv = ops::randn({H, N, d}), vv = ops::randn({H, N, d}), g = ops::randn({H, N, d});
+  auto run = [&](int threads) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Tensor q = ops::clone(qv).set_requires_grad(), k = ops::clone(kv).set_requires_grad(),
+           v = ops::clone(vv).set_requires_grad();
+    Tensor o = reference_attention(q, k, v, layout, 0.25);
+    sum(o * g).backward();
+    omp_set_num_threads(saved);
+    return std::vector<std::vector<float>>{o.to_vector<float>(), q.grad().to_vector<float>(),
+                                           k.grad().to_vector<float>(), v.grad().to_vector<float>()};
+  };
+  const auto one = run(1);
+  for (int threads : {2, 3}) {
+    const auto many = run(threads);
+    const char* names[] = {"output", "d q", "d k", "d v"};
+    for (size_t i = 0; i < one.size(); ++i) EXPECT_EQ(one[i], many[i]) << names[i] << " on " << threads << " threads";
+  }
 }
 
 TEST(ReferenceAttention, NoLeakageAcrossClips) {

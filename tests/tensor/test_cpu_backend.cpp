@@ -435,23 +435,29 @@ void check_reduce(ReduceOp op, const Tensor& in, const std::vector<int64_t>& axe
 }  // namespace
 
 TEST(CpuBackendReduce, ContiguousRunsPathA) {
-  check_reduce<float>(ReduceOp::Sum, noise<float>({37, 1000}), {1}, 1e-5);
-  check_reduce<float>(ReduceOp::Max, noise<float>({37, 1000}), {1}, 0);
+  // Many outputs: the parallel path over outputs.
+  static_assert(150 * 1000 >= cpu::kParallelThreshold, "the parallel path");
+  check_reduce<float>(ReduceOp::Sum, noise<float>({150, 1000}), {1}, 1e-5);
+  check_reduce<float>(ReduceOp::Max, noise<float>({150, 1000}), {1}, 0);
   check_reduce<double>(ReduceOp::Min, noise<double>({5, 7, 33}), {2}, 0);
   // Few outputs with long runs: the segmented parallel path. And a whole-tensor sum.
   check_reduce<float>(ReduceOp::Sum, noise<float>({3, 200001}), {1}, 1e-5);
-  check_reduce<float>(ReduceOp::Sum, noise<float>({100, 1000}), {0, 1}, 1e-5);
+  check_reduce<float>(ReduceOp::Sum, noise<float>({200, 1000}), {0, 1}, 1e-5);
   check_reduce<double>(ReduceOp::Sum, noise<double>({4, 5, 6}), {1, 2}, 1e-13);
   // Reducing nothing (a size-1 axis) is a copy.
   check_reduce<double>(ReduceOp::Sum, noise<double>({4, 1}), {1}, 0);
 }
 
 TEST(CpuBackendReduce, RowsIntoOutputsPathB) {
+  // Each case is past the parallel threshold.
+  static_assert(1200 * 130 >= cpu::kParallelThreshold && 16 * 300 * 32 >= cpu::kParallelThreshold &&
+                    80 * 30 * 64 >= cpu::kParallelThreshold,
+                "the parallel path");
   check_reduce<float>(ReduceOp::Sum, noise<float>({5000, 40}), {0}, 1e-5);
-  check_reduce<float>(ReduceOp::Max, noise<float>({300, 130}), {0}, 0);
-  check_reduce<double>(ReduceOp::Sum, noise<double>({8, 300, 32}), {1}, 1e-13);  // kept axes on both sides
-  check_reduce<float>(ReduceOp::Sum, noise<float>({100000, 16}), {0}, 1e-5);    // sliced rows
-  check_reduce<float>(ReduceOp::Sum, noise<float>({20, 30, 64}), {0, 1}, 1e-5);
+  check_reduce<float>(ReduceOp::Max, noise<float>({1200, 130}), {0}, 0);
+  check_reduce<double>(ReduceOp::Sum, noise<double>({16, 300, 32}), {1}, 1e-13);  // kept axes on both sides
+  check_reduce<float>(ReduceOp::Sum, noise<float>({100000, 16}), {0}, 1e-5);     // sliced rows
+  check_reduce<float>(ReduceOp::Sum, noise<float>({80, 30, 64}), {0, 1}, 1e-5);
 }
 
 TEST(CpuBackendReduce, GeneralPathC) {
@@ -619,7 +625,8 @@ void naive_layer_norm(const std::vector<double>& x, int64_t rows, int64_t C, con
 }  // namespace
 
 TEST(CpuBackendRows, LayerNormForwardMatchesDoubleReference) {
-  const int64_t rows = 300, C = 130;
+  const int64_t rows = 1200, C = 130;  // rows in parallel
+  static_assert(1200 * 130 >= cpu::kParallelThreshold, "the parallel path");
   const double eps = 1e-5;
   Tensor x = noise<float>({rows, C}, 11), w = noise<float>({C}, 12), b = noise<float>({C}, 13);
   Tensor out = Tensor::empty({rows, C}), mean = Tensor::empty({rows}), rstd = Tensor::empty({rows});
