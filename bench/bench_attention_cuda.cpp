@@ -18,7 +18,7 @@
 // allocate nothing themselves.
 // Times: the median of --reps runs after 3 warm-up runs, measured with CUDA events.
 // --deterministic: the fp32 backward with its deterministic dQ kernel (the half backward has none).
-// --dtypes: which precisions, in the order given (scripts/gpu_session.sh runs each under its own time limit).
+// --dtypes: which precisions, in the order given (scripts/gpu_run.sh runs each under its own time limit).
 //
 // Cases (the hidden size H * d = 2048 and 16k tokens per batch of the FlashAttention charts):
 //   n{N}_d{d}: 16384 / N clips of N tokens (one clip from N = 16384 on), N = 512 .. --max-n, d = 64 (H = 32)

@@ -1,6 +1,6 @@
 // One training step of the RLT transformer: forward, cross-entropy, backward, AdamW, on the CPU or the GPU.
 //
-// The model (issue: "this exact model"): embed 192, depth 4, 3 heads, MLP 4x, 10 classes; batch 8 clips of
+// The model: embed 192, depth 4, 3 heads, MLP 4x, 10 classes; batch 8 clips of
 // 16 frames of 112 x 112, tubelets 2 x 16 x 16 -> 8 x 7 x 7 = 392 tokens per clip, nothing dropped (a dense
 // pack of 3136 tokens). The clips are tokenized once, outside the timed loop: the step is what is timed.
 //
@@ -11,7 +11,7 @@
 //
 // Prints per-step times to stderr and, as the last stdout line, one JSON object with the median ms/step.
 // bench/train_step_torch.py times the same model in PyTorch (--device cuda there too); on the CPU
-// bench/compare_train_step.sh runs both and prints the ratio, on the GPU scripts/gpu_session.sh does.
+// bench/compare_train_step.sh runs both and prints the ratio, on the GPU scripts/gpu_run.sh does.
 // --profile adds a breakdown of one step by phase (forward, backward, optimizer).
 //
 // The defaults are the CPU benchmark of docs/performance/ and print the same case name as before:

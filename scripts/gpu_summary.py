@@ -1,17 +1,16 @@
 #!/usr/bin/env python3
-"""The JSON lines of a GPU session (scripts/gpu_session.sh) as markdown tables for docs/performance/.
+"""The results of a GPU run (scripts/gpu_run.sh) as one markdown document for docs/performance/.
 
     python3 scripts/gpu_summary.py [--env env.txt] DIR_OR_FILE...
 
-Reads every *.jsonl file in the given folders (and inside any gpu-session-*.tar.gz there, but not inside the
-demo's metrics archive), or the files
-named, and prints one markdown document: the device, the commit, what ran correctly (test_cuda.xml,
-memcheck.log, demo_cuda.json when present), the issues' targets met or not, then one table per benchmark:
+Reads every *.jsonl file in the given folders (and inside any gpu-run-*.tar.gz there, but not inside the
+demo's metrics archive), or the files named, and prints one markdown document: the device, the commit, what ran correctly (test_cuda.xml,
+memcheck.log, demo_cuda.json when present), the GPU targets met or not, then one table per benchmark:
 
-  cuda_ops    glance op GB/s / cudaMemcpy d2d GB/s            (issue 5's target: >= 0.7)
+  cuda_ops    glance op GB/s / cudaMemcpy d2d GB/s            (target: >= 0.7)
   cuda_gemm   ops::matmul TFLOP/s / cuBLAS TFLOP/s            (same buffers, same math mode)
   cuda_fused  unfused ms / fused ms                           (the speed-up of each fused kernel)
-  train_step  PyTorch eager ms / glance ms, same case and TF32 setting (issue 5's target: >= 1.0),
+  train_step  PyTorch eager ms / glance ms, same case and TF32 setting (target: >= 1.0),
               and RLT vs dense (dense ms / RLT ms on the same synthetic clips)
   attention   glance's fused kernels vs the fastest PyTorch SDPA backend that ran, per case and dtype
 
@@ -63,7 +62,7 @@ def read_lines(paths, texts=None):
             elif os.path.basename(f) in TEXT_FILES and os.path.isfile(f):
                 with open(f, encoding="utf-8", errors="replace") as fh:
                     texts[os.path.basename(f)] = fh.read()
-            elif os.path.basename(f).startswith("gpu-session-") and f.endswith(".tar.gz") and os.path.isfile(f):
+            elif os.path.basename(f).startswith("gpu-run-") and f.endswith(".tar.gz") and os.path.isfile(f):
                 with tarfile.open(f) as tar:
                     for m in tar.getmembers():
                         if not m.isfile():
@@ -218,8 +217,8 @@ def section_correctness(texts, out):
 
 
 def section_targets(rows, out):
-    """Each target the issues set, met or not, from the lines present; a target with no lines says so."""
-    out.append("## The issues' targets\n")
+    """Each GPU target, met or not, from the lines present; a target with no lines says so."""
+    out.append("## Targets\n")
     body = []
     ops = [r for r in rows if r.get("bench") == "cuda_ops"]
     if ops:
@@ -230,12 +229,12 @@ def section_targets(rows, out):
         worst = min(timed, key=lambda r: r["ratio"]) if timed else None
         met = sum(1 for r in ops if ok(r))
         bad = [r.get("case") for r in ops if r.get("error") or r.get("check") == "FAILED"]
-        body.append(["elementwise and reductions >= 0.7 of the d2d copy (issue 5)", f"{met} of {len(ops)} ops",
+        body.append(["elementwise and reductions >= 0.7 of the d2d copy", f"{met} of {len(ops)} ops",
                      (f"worst {worst.get('case')} {fmt(worst['ratio'])}" if worst else "no ratio") +
                      (f"; failed or stopped: {', '.join(map(str, bad))}" if bad else ""),
                      "yes" if met == len(ops) else "**no**"])
     else:
-        body.append(["elementwise and reductions >= 0.7 of the d2d copy (issue 5)", "not measured", "", "–"])
+        body.append(["elementwise and reductions >= 0.7 of the d2d copy", "not measured", "", "–"])
     glance, torch = gpu_train_lines(rows)
     pairs = []
     for g in glance:
@@ -244,11 +243,11 @@ def section_targets(rows, out):
             pairs.append((g, ref[-1]["median_ms"] / g["glance"]))
     if pairs:
         worst = min(pairs, key=lambda p: p[1])
-        body.append(["RLT training step >= 1.0x PyTorch eager (issue 5)", f"{sum(p[1] >= 1.0 for p in pairs)} of "
+        body.append(["RLT training step >= 1.0x PyTorch eager", f"{sum(p[1] >= 1.0 for p in pairs)} of "
                      f"{len(pairs)} cases", f"worst {worst[0].get('case')} {fmt(worst[1])}",
                      "yes" if all(p[1] >= 1.0 for p in pairs) else "**no**"])
     else:
-        body.append(["RLT training step >= 1.0x PyTorch eager (issue 5)", "not measured", "", "–"])
+        body.append(["RLT training step >= 1.0x PyTorch eager", "not measured", "", "–"])
     a = [r for r in rows if r.get("bench") == "attention" and "skipped" not in r]
     g_att = [r for r in a if str(r.get("kernel", "")).startswith("fused")]
     sdpa = [r for r in a if r.get("kernel") == "torch_sdpa"]
@@ -274,10 +273,10 @@ def section_targets(rows, out):
         body.append([label, f"{met} of {len(found)} {unit}", f"worst {worst[0]} {fmt(worst[1])}",
                      "yes" if met == len(found) else "**no**"])
 
-    against("fp32", "efficient", "dense", 1.0, "fp32 fused fwd+bwd >= 1.0x SDPA memory-efficient (issue 6)")
-    against("bf16", "flash", "dense", 0.6, "bf16 fused fwd+bwd >= 0.6x SDPA flash (issue 6)")
+    against("fp32", "efficient", "dense", 1.0, "fp32 fused fwd+bwd >= 1.0x SDPA memory-efficient")
+    against("bf16", "flash", "dense", 0.6, "bf16 fused fwd+bwd >= 0.6x SDPA flash")
     for dtype in ("fp32", "bf16"):  # only the packs have padded lines
-        against(dtype, None, "padded", 2.0, f"{dtype} variable-length pack >= 2x the padded batch (issue 6)", "packs")
+        against(dtype, None, "padded", 2.0, f"{dtype} variable-length pack >= 2x the padded batch", "packs")
     out.append(table(["target", "met in", "worst ratio", "met"], body))
     out.append("\nRatios as in the tables below (> 1: glance faster); the attention targets compare forward+backward "
                "against the named SDPA backend as it actually ran (backend_ran), the padded batch against its fastest "
@@ -410,7 +409,7 @@ def section_attention(rows, out):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--env", default="", help="env.txt of the session (device, commit)")
+    ap.add_argument("--env", default="", help="env.txt of the run (device, commit)")
     ap.add_argument("paths", nargs="+")
     args = ap.parse_args()
     texts = {}

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# scripts/gpu_session.sh without a GPU: both device calls of a GPU session (`first`, `second`) run against
-# stand-ins (a fake nvidia-smi and compute-sanitizer on PATH, fake glance binaries in a prebuilt folder, a
-# python3 wrapper that plays PyTorch's two benchmark scripts), so CI checks the plan that the 15 minutes of
-# device time depend on: the prebuilt binaries are chosen only for the same sources, every stage ends inside its
-# budget even when a program hangs, at most 8 files come back, and the summary reports what the programs printed.
-#   bash tests/scripts/test_gpu_session.sh          (ctest: Scripts.GpuSession)
+# scripts/gpu_run.sh without a GPU: its `run` command against stand-ins (a fake nvidia-smi and compute-sanitizer
+# on PATH, fake glance programs in a prebuilt folder, a python3 wrapper that plays PyTorch's two benchmark
+# scripts), so CI checks what a run on a GPU machine depends on: prebuilt programs are used only for the same
+# sources and a compute capability they were built for, a run ends inside its --budget even when a program
+# hangs, --pack leaves the summary, env.txt and one archive, and the summary reports what the programs printed.
+#   bash tests/scripts/test_gpu_run.sh          (ctest: Scripts.GpuRun)
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
@@ -135,82 +135,92 @@ chmod +x "$work"/path/* "$work"/bins/glance "$work"/bins/tests/* "$work"/bins/be
 tar -C "$work/bins" -cf - glance tests bench |
   python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.compress(sys.stdin.buffer.read(), preset=1))' \
     >"$work/prebuilt/binaries.tar.xz"
-hash=$(bash "$repo/scripts/gpu_session.sh" source-hash)
-printf 'commit: fake\nsource hash: %s\nbuilt: now\n' "$hash" >"$work/prebuilt/manifest.txt"
-export PATH="$work/path:$PATH" PYTHON="$work/path/python-wrapper" GPU_SESSION_PREBUILT="$work/prebuilt" \
-  GPU_SESSION_RUN_DIR="$work/run" GLANCE_COMMIT=fake BUILD_DIR="$work/no-build"
+hash=$(bash "$repo/scripts/gpu_run.sh" source-hash)
+printf 'commit: fake\nsource hash: %s\nbuilt: now\ncuda architectures: 80;90\n' "$hash" >"$work/prebuilt/manifest.txt"
+export PATH="$work/path:$PATH" PYTHON="$work/path/python-wrapper" GLANCE_COMMIT=fake
+DIRS=(--prebuilt "$work/prebuilt" --unpack-dir "$work/run" --build-dir "$work/no-build")
 
-# run_stage STAGE BUDGET STATUS: runs the stage into $work/out-STAGE (log $work/STAGE.log) and checks that it exits
-# with STATUS (1 when a step failed) inside its budget, leaving at most the 8 files that come back from a call.
-run_stage() {
-  local stage=$1 budget=$2 want=$3 out=$work/out-$1 start took n rc
+# run_parts LABEL BUDGET STATUS ARGS...: `run --label LABEL --budget BUDGET --pack ARGS` into $work/out-LABEL (log
+# $work/LABEL.log); checks that it exits with STATUS (1 when a step failed) inside its budget and that --pack left
+# only the summary, env.txt and one archive.
+run_parts() {
+  local label=$1 budget=$2 want=$3 out=$work/out-$1 start took n rc
+  shift 3
   start=$(date +%s)
-  OUT=$out bash "$repo/scripts/gpu_session.sh" "$stage" >"$work/$stage.log" 2>&1
+  bash "$repo/scripts/gpu_run.sh" run "${DIRS[@]}" --out "$out" --label "$label" --budget "$budget" --pack "$@" \
+    >"$work/$label.log" 2>&1
   rc=$?
-  ((rc == want)) || fail "$stage: exit $rc, expected $want ($(tail -n 3 "$work/$stage.log"))"
+  ((rc == want)) || fail "$label: exit $rc, expected $want ($(tail -n 3 "$work/$label.log"))"
   took=$(($(date +%s) - start))
-  ((took < budget)) || fail "$stage took $took s, over its $budget s budget"
+  ((took < budget)) || fail "$label took $took s, over its $budget s budget"
   n=$(find "$out" -maxdepth 1 -type f | wc -l)
-  ((n <= 8)) || fail "$stage left $n files in OUT (at most 8 come back)"
+  ((n == 3)) || fail "$label left $n files in its output folder (summary, env.txt, archive: 3)"
 }
 
-# ---- 1. `first` with the prebuilt binaries ----------------------------------------------------------------------
-run_stage first 330 1  # 1: test_cuda's failing test
+# ---- 1. tests, demo, ops and the training step with the prebuilt programs ----------------------------------------------------------------------
+run_parts first 330 1 --parts test,demo,ops,train --cap test=150,demo=90,ops=60,train=60 --reps 10  # 1: a failing test
 out=$work/out-first
 s=$out/summary-first.md
 check_contains "$s" "binaries: prebuilt" "first used the prebuilt binaries"
 check_contains "$s" "test_cuda: **1 passed, 1 failed**, 1 skipped" "test counts from the XML"
 check_contains "$s" "FAILED Fake.Fails: tests/cuda/fake.cpp:10" "the failure named with its first line"
-check_contains "$s" "| elementwise and reductions >= 0.7 of the d2d copy (issue 5) | 1 of 3 ops | worst sum_all 0.5; failed or stopped: exp | **no** |" "bandwidth target (a failed check is not met)"
-check_contains "$s" "| RLT training step >= 1.0x PyTorch eager (issue 5) | 3 of 3 cases | worst rlt_dense_d192_depth4 1.5 | yes |" "training-step target"
+check_contains "$s" "| elementwise and reductions >= 0.7 of the d2d copy | 1 of 3 ops | worst sum_all 0.5; failed or stopped: exp | **no** |" "bandwidth target (a failed check is not met)"
+check_contains "$s" "| RLT training step >= 1.0x PyTorch eager | 3 of 3 cases | worst rlt_dense_d192_depth4 1.5 | yes |" "training-step target"
 check_contains "$s" "RLT val_acc 0.95" "the demo's result"
 check_contains "$s" "dense ms / RLT ms" "RLT vs dense"
-tar tzf "$out/gpu-session-first.tar.gz" >"$work/first-files.txt" 2>/dev/null || fail "no gpu-session-first.tar.gz"
+tar tzf "$out/gpu-run-first.tar.gz" >"$work/first-files.txt" 2>/dev/null || fail "no gpu-run-first.tar.gz"
 for f in test_cuda.xml test_cuda.log cuda_ops.jsonl train_step.jsonl demo_cuda.json demo-metrics.tar.gz; do
   grep -q "$f" "$work/first-files.txt" || fail "first: $f not packed"
 done
 
-# ---- 2. `second` ------------------------------------------------------------------------------------------------
-run_stage second 270 0
+# ---- 2. attention, memcheck, the other steps ------------------------------------------------------------------------------------------------
+run_parts second 270 0 --parts attention,memcheck,train-variants,attention-fp16,train-base --attention-max-n 8192
 out=$work/out-second
 s=$out/summary-second.md
 check_contains "$s" "ERROR SUMMARY: 0 errors" "memcheck's verdict"
-check_contains "$s" "| fp32 fused fwd+bwd >= 1.0x SDPA memory-efficient (issue 6) | 1 of 1 cases | worst n512_d64 1.2 | yes |" "fp32 attention target"
-check_contains "$s" "| bf16 fused fwd+bwd >= 0.6x SDPA flash (issue 6) | 0 of 1 cases | worst n512_d64 0.5 | **no** |" "bf16 attention target"
-check_contains "$s" "| fp32 variable-length pack >= 2x the padded batch (issue 6) | 1 of 1 packs | worst rlt_pack_32_d64 3 | yes |" "varlen target"
-grep -q '"dtype":"fp16"' <(tar xzOf "$out/gpu-session-second.tar.gz" ./attention_glance.jsonl 2>/dev/null) ||
+check_contains "$s" "| fp32 fused fwd+bwd >= 1.0x SDPA memory-efficient | 1 of 1 cases | worst n512_d64 1.2 | yes |" "fp32 attention target"
+check_contains "$s" "| bf16 fused fwd+bwd >= 0.6x SDPA flash | 0 of 1 cases | worst n512_d64 0.5 | **no** |" "bf16 attention target"
+check_contains "$s" "| fp32 variable-length pack >= 2x the padded batch | 1 of 1 packs | worst rlt_pack_32_d64 3 | yes |" "varlen target"
+grep -q '"dtype":"fp16"' <(tar xzOf "$out/gpu-run-second.tar.gz" ./attention_glance.jsonl 2>/dev/null) ||
   fail "second: no fp16 attention line"
 
-# ---- 3. a hanging test_cuda: the stage still ends inside its budget, and says what is missing ---------------
+# ---- 3. a hanging test_cuda: the run still ends inside its budget, and says what is missing ---------------
 out=$work/out-hang
 start=$(date +%s)
-FAKE_TEST_SLEEP=600 GPU_SESSION_BUDGET_S=37 OUT=$out bash "$repo/scripts/gpu_session.sh" first >"$work/hang.log" 2>&1
+FAKE_TEST_SLEEP=600 bash "$repo/scripts/gpu_run.sh" run "${DIRS[@]}" --out "$out" --label hang --budget 37 \
+  --parts test,demo,ops >"$work/hang.log" 2>&1
 took=$(($(date +%s) - start))
-((took <= 42)) || fail "with a hanging test_cuda the stage took $took s (budget 37)"
+((took <= 42)) || fail "with a hanging test_cuda the run took $took s (budget 37)"
 check_contains "$work/hang.log" "test_cuda: TIMED OUT" "the time-out said"
 check_contains "$work/hang.log" "SKIPPED" "later steps skipped when no time is left"
-check_contains "$out/summary-first.md" "test_cuda.xml missing" "the summary on a hung test_cuda"
-check_contains "$out/summary-first.md" "it stopped in **Fake.Hangs**" "the test that hung named"
+check_contains "$out/summary-hang.md" "test_cuda.xml missing" "the summary on a hung test_cuda"
+check_contains "$out/summary-hang.md" "it stopped in **Fake.Hangs**" "the test that hung named"
 
-# ---- 4. prebuilt binaries of other sources are refused; a build of this code on the machine is used ---------
+# ---- 4. prebuilt programs of other sources are refused; a build of this code on the machine is used ---------
 sed -i 's/^source hash: .*/source hash: 0000000000000000/' "$work/prebuilt/manifest.txt"
 cp -r "$work/bins" "$work/no-build"
 echo "$hash" >"$work/no-build/.glance-source-hash"
 echo "built-here" >"$work/no-build/.glance-commit"
 out=$work/out-stale
-OUT=$out GPU_SESSION_BUDGET_S=60 bash "$repo/scripts/gpu_session.sh" demo >"$work/stale.log" 2>&1
+bash "$repo/scripts/gpu_run.sh" run "${DIRS[@]}" --out "$out" --parts demo --budget 60 >"$work/stale.log" 2>&1
 check_contains "$work/stale.log" "was built from other sources" "stale prebuilt binaries refused"
 check_contains "$out/env.txt" "binaries: built on this machine" "the machine's own build used instead"
 
-# ---- 5. ... but `first` and `second` do not build (it would take their whole budget): they stop at once ---------
+# ---- 4b. ... and so are those built for another compute capability --------------------------------------------
+sed -i "s/^source hash: .*/source hash: $hash/; s/^cuda architectures: .*/cuda architectures: 80/" "$work/prebuilt/manifest.txt"
+out=$work/out-arch
+bash "$repo/scripts/gpu_run.sh" run "${DIRS[@]}" --out "$out" --parts demo --budget 60 >"$work/arch.log" 2>&1
+check_contains "$work/arch.log" "is for sm_80, this GPU is sm_90" "prebuilt programs of another compute capability refused"
+
+# ---- 5. ... but with --no-build a run without usable programs stops at once instead of building ---------------
 out=$work/out-nobuild
 start=$(date +%s)
-OUT=$out BUILD_DIR="$work/empty-build" bash "$repo/scripts/gpu_session.sh" first >"$work/nobuild.log" 2>&1 &&
-  fail "first without usable binaries exited 0"
-(($(date +%s) - start < 15)) || fail "first without usable binaries took $(($(date +%s) - start)) s"
-check_contains "$work/nobuild.log" "STOP: no usable binaries" "the stop said"
+bash "$repo/scripts/gpu_run.sh" run --prebuilt "$work/prebuilt" --unpack-dir "$work/run" --build-dir "$work/empty-build" \
+  --out "$out" --no-build >"$work/nobuild.log" 2>&1 && fail "a run without usable programs exited 0"
+(($(date +%s) - start < 15)) || fail "a run without usable programs took $(($(date +%s) - start)) s"
+check_contains "$work/nobuild.log" "STOP: no usable programs" "the stop said"
 check_contains "$out/env.txt" "binaries: none usable" "env.txt says why"
-[[ -e $work/empty-build ]] && fail "first started a build"
+[[ -e $work/empty-build ]] && fail "--no-build started a build"
 
 if ((failures)); then
   echo "--- first.log"; cat "$work/first.log"
@@ -218,4 +228,4 @@ if ((failures)); then
   echo "$failures check(s) failed"
   exit 1
 fi
-echo "gpu_session.sh: all checks passed"
+echo "gpu_run.sh: all checks passed"
