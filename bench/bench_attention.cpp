@@ -7,7 +7,7 @@
 //   {"bench":"attention","case":"n1568_d64_h2","kernel":"tiled","tokens":1568,"d":64,"heads":2,
 //    "fwd_ms":..,"fwd_tflops":..,"fwdbwd_ms":..,"fwdbwd_tflops":..,"peak_mb":..,"ratio_vs_reference":..}
 //
-// FLOP convention (the issue's, FlashAttention's): forward = 4 * H * d * sum_i L_i^2 (two products of
+// FLOP convention (FlashAttention's): forward = 4 * H * d * sum_i L_i^2 (two products of
 // L x L x d per clip and head), backward = 2.5 x forward, so forward+backward = 3.5 x forward.
 // peak_mb: the most tensor bytes held during forward+backward above what was held before
 // (tensor/counters.h), i.e. the kernel's own memory: the reference's L x L scores, probabilities and

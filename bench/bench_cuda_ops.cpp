@@ -1,4 +1,4 @@
-// The CUDA backend's primitives on the GPU (issue 5): memory-bound ops as a fraction of the measured
+// The CUDA backend's primitives on the GPU: memory-bound ops as a fraction of the measured
 // device-to-device copy bandwidth, matmul against cuBLAS called directly, and the fused kernels of
 // cuda/fused.h against the compositions of glance ops they replace.
 //
@@ -15,7 +15,7 @@
 //                                           glance = its GB/s, counting the fewest bytes the op must move
 //                                           (each input read once, each output written once; "bytes"),
 //                                           reference = the copy's GB/s, ratio = glance / reference
-//                                           (issue 5's target: >= 0.7)
+//                                           (target: >= 0.7)
 //   {"bench":"cuda_gemm", ...}              ops::matmul vs cuBLAS on the same device buffers: TFLOP/s =
 //                                           2 batch M N K / time; ratio = glance / cuBLAS. "math": fp32 or
 //                                           tf32 (glance's set_allow_tf32 vs CUBLAS_COMPUTE_32F_FAST_TF32).
@@ -495,7 +495,7 @@ void bench_gemm(State& s, Timer& timer) {
         err_glance = rel_err(g, ref);
         err_cublas = rel_err(C, ref);
         // float32: near 1e-6 for these K (rounding grows like sqrt(K) * 6e-8); TF32 (inputs rounded to 10
-        // mantissa bits): a few 1e-4 (METHOD.md: ~3e-4). glance calls cuBLAS, so it should land where cuBLAS does.
+        // mantissa bits): a few 1e-4 (about 3e-4 is usual for TF32 GEMMs). glance calls cuBLAS, so it should land where cuBLAS does.
         const double tol = tf32 ? 2e-3 : 2e-5;
         check = verdict(s, c.name + (tf32 ? " tf32" : " fp32"), err_glance, tol);
       }

@@ -30,9 +30,9 @@ namespace glance::cpu {
 
 // Below this many elements (multiply-adds for matmul) a parallel region costs more than it saves: it
 // wakes the sleeping threads through the kernel, tens of microseconds on a small virtual machine, about
-// what one core needs for 2^17 float additions. Measured on 2026-12-06 (2-vCPU KVM guest, alternating
-// runs): the tiny demo model's dense training step 89-95 ms with 2^15, 77-87 ms with 2^17; no change for
-// its RLT step nor for the d = 192 model of bench_train_step, whose tensors are far larger; 2^19 slower.
+// what one core needs for 2^17 float additions. In alternating runs on a 2-vCPU virtual machine 2^17 gave the
+// tiny demo model's dense step about 10% over 2^15, 2^19 was slower, and the larger models did not move
+// (docs/performance/2026-12-06-cpu.md).
 constexpr int64_t kParallelThreshold = 131072;
 // When running in parallel, rows longer than this are cut into pieces so that one long row still spreads.
 constexpr int64_t kRowPiece = 16384;

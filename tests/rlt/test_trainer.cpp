@@ -36,8 +36,8 @@ TrainOptions tiny_options() {
 
 TEST(Trainer, TinyConfigurationLearnsTheMotionClasses) {
   // Stated accuracy: >= 0.45 on 256 held-out clips of 8 classes (chance 0.125) after 500 steps of RLT
-  // (measured 0.70 and, after float rounding changes elsewhere, 0.66 on 2026-11-21: the margin allows for
-  // other builds (portable, sanitizers) taking another path through training; about 12 s on 2 cores).
+  // (it reaches 0.66 in about 12 s on 2 cores: the margin allows for other builds (portable, sanitizers)
+  // taking another path through training).
   SyntheticClips train(data_config(2048, 1)), val(data_config(256, 2));
   TrainOptions o = tiny_options();
   o.steps = 500;
