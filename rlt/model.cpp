@@ -14,7 +14,8 @@ void ModelConfig::validate() const {
     if (v < 1) throw std::invalid_argument(std::string("model config: ") + field + " = " + std::to_string(v) + " must be >= 1");
   };
   positive("frames", frames), positive("image_size", image_size), positive("channels", channels);
-  positive("tubelet", tubelet), positive("patch", patch), positive("classes", classes);
+  positive("tubelet", tubelet), positive("patch", patch);
+  if (classes < 0) throw std::invalid_argument("model config: classes = " + std::to_string(classes) + " must be >= 0");
   positive("dim", dim), positive("depth", depth), positive("heads", heads);
   if (frames % tubelet != 0) {
     throw std::invalid_argument("model config: frames = " + std::to_string(frames) + " is not divisible by tubelet = " +
@@ -29,6 +30,14 @@ void ModelConfig::validate() const {
                                 std::to_string(heads));
   }
   if (channels != 3) throw std::invalid_argument("model config: channels must be 3 (RGB frames)");
+  if (pos_kind != "1d" && pos_kind != "3d" && pos_kind != "table") {
+    throw std::invalid_argument("model config: pos_kind = '" + pos_kind + "' (choose 1d, 3d or table)");
+  }
+  for (const auto& [field, eps] : {std::pair{"norm_eps", norm_eps}, std::pair{"head_norm_eps", head_norm_eps}}) {
+    if (!(eps > 0 && eps < 1)) {
+      throw std::invalid_argument(std::string("model config: ") + field + " = " + std::to_string(eps) + " must be in (0, 1)");
+    }
+  }
   if (embed_init != "random" && embed_init != "central") {
     throw std::invalid_argument("model config: embed_init = '" + embed_init + "' (choose random or central)");
   }
@@ -39,7 +48,7 @@ std::string ModelConfig::to_json() const {
   j.set("frames", frames).set("image_size", image_size).set("channels", channels);
   j.set("tubelet", tubelet).set("patch", patch).set("classes", classes);
   j.set("dim", dim).set("depth", depth).set("heads", heads);
-  j.set("mlp_ratio", mlp_ratio).set("drop_path", drop_path);
+  j.set("mlp_ratio", mlp_ratio).set("drop_path", drop_path).set("norm_eps", norm_eps).set("head_norm_eps", head_norm_eps);
   j.set("pos_encoding", pos_encoding).set("pos_kind", pos_kind).set("length_encoding", length_encoding);
   j.set("attention_kernel", attention_kernel).set("attention", attention).set("embed_init", embed_init);
   nn::Json options = nn::Json::object();
@@ -55,6 +64,8 @@ ModelConfig ModelConfig::from_json(const std::string& text) {
   c.tubelet = j["tubelet"].as_int64(), c.patch = j["patch"].as_int64(), c.classes = j["classes"].as_int64();
   c.dim = j["dim"].as_int64(), c.depth = j["depth"].as_int64(), c.heads = j["heads"].as_int64();
   c.mlp_ratio = j["mlp_ratio"].as_double(), c.drop_path = j["drop_path"].as_double();
+  if (j.contains("norm_eps")) c.norm_eps = j["norm_eps"].as_double();  // absent in configs written before them
+  if (j.contains("head_norm_eps")) c.head_norm_eps = j["head_norm_eps"].as_double();
   c.pos_kind = j["pos_kind"].as_string();
   c.pos_encoding = j["pos_encoding"].as_bool(), c.length_encoding = j["length_encoding"].as_bool();
   c.attention_kernel = j["attention_kernel"].as_string();
@@ -91,8 +102,9 @@ RLTransformer::RLTransformer(const ModelConfig& c) : config(c) {
   const nn::Grid g = c.grid();
   patch_embed = register_module("patch_embed", std::make_shared<TubeletEmbedding>(c.channels, c.tubelet, c.patch, c.dim));
   if (c.embed_init == "central") patch_embed->init_central_frame();
-  pos_table = register_buffer(
-      "pos_table", c.pos_kind == "1d" ? sinusoid_table(g.size(), c.dim) : sinusoid_table_3d(g, c.dim));
+  pos_table = register_buffer("pos_table", c.pos_kind == "1d"   ? sinusoid_table(g.size(), c.dim)
+                                           : c.pos_kind == "3d" ? sinusoid_table_3d(g, c.dim)
+                                                                : ops::zeros({g.size(), c.dim}));
   if (c.length_encoding) length_embed = register_module("length_embed", std::make_shared<LengthEncoding>(g.t, c.dim));
   auto block_list = register_module("blocks", std::make_shared<nn::ModuleList>());
   for (int64_t i = 0; i < c.depth; ++i) {
@@ -100,6 +112,7 @@ RLTransformer::RLTransformer(const ModelConfig& c) : config(c) {
     bc.dim = c.dim;
     bc.heads = c.heads;
     bc.mlp_ratio = c.mlp_ratio;
+    bc.norm_eps = c.norm_eps;
     bc.drop_path = c.depth > 1 ? c.drop_path * double(i) / double(c.depth - 1) : c.drop_path;
     bc.attention_kernel = c.attention_kernel;
     bc.attention = c.attention;
@@ -113,8 +126,10 @@ RLTransformer::RLTransformer(const ModelConfig& c) : config(c) {
     temporal = register_module(
         "temporal", std::make_shared<nn::TemporalEncoder>(ac, nn::factorised_encoder_temporal_depth(ac), c.mlp_ratio));
   }
-  fc_norm = register_module("fc_norm", std::make_shared<nn::LayerNorm>(c.dim, 1e-6));
-  head = register_module("head", std::make_shared<nn::Linear>(c.dim, c.classes));
+  if (c.classes > 0) {
+    fc_norm = register_module("fc_norm", std::make_shared<nn::LayerNorm>(c.dim, c.head_norm_eps));
+    head = register_module("head", std::make_shared<nn::Linear>(c.dim, c.classes));
+  }
   // ViT's init for the transformer's Linear layers: trunc_normal(0.02) weights, zero biases.
   for (auto& [name, t] : named_parameters()) {
     if (name.rfind("blocks.", 0) != 0 && name.rfind("head.", 0) != 0 && name.rfind("temporal.", 0) != 0) continue;
@@ -172,6 +187,10 @@ Tensor RLTransformer::features(const Tensor& tubelets, const nn::TokenLayout& la
 }
 
 Tensor RLTransformer::forward(const Tensor& tubelets, const nn::TokenLayout& layout) const {
+  if (!head) {
+    throw std::invalid_argument("RLTransformer: this model has no head (classes = 0): fine-tune it with a new head "
+                                "first (glance train --init-from)");
+  }
   nn::TokenLayout final_layout;
   Tensor x = features(tubelets, layout, &final_layout);
   Tensor pooled = mean_per_clip(x, final_layout);  // [B, D]

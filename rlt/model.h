@@ -27,11 +27,15 @@ namespace glance::rlt {
 struct ModelConfig {
   int64_t frames = 16, image_size = 64, channels = 3;
   int64_t tubelet = 2, patch = 16;
-  int64_t classes = 8;
+  int64_t classes = 8;  // 0: no head (an encoder converted without its classifier; fine-tune it with a new head)
   int64_t dim = 192, depth = 4, heads = 3;
   double mlp_ratio = 4.0, drop_path = 0.0;
+  double norm_eps = 1e-6;       // the blocks' LayerNorms (timm and VideoMAE's code: 1e-6; transformers' VideoMAE: 1e-12)
+  double head_norm_eps = 1e-6;  // fc_norm, after pooling (transformers' VideoMAE: 1e-5)
   bool pos_encoding = true;
-  std::string pos_kind = "3d";  // "1d": VideoMAE's table over the flat index (the paper); "3d": factorised t, h, w
+  // "1d": VideoMAE's sinusoid table over the flat index (the paper); "3d": factorised t, h, w; "table": a fixed
+  // table read from the checkpoint (an image model's learned positions, converted: rlt/convert.h)
+  std::string pos_kind = "3d";
   bool length_encoding = true;
   std::string embed_init = "random";  // "central": ViViT's central-frame init of the tubelet embedding
   std::string attention_kernel = "reference";  // the softmax kernel: "reference" or "tiled"
@@ -62,7 +66,7 @@ class RLTransformer : public nn::Module {
   Tensor pos_table;                               // buffer [T'H'W', D]
   std::vector<std::shared_ptr<nn::TransformerBlock>> blocks;
   std::shared_ptr<nn::TemporalEncoder> temporal;  // only for attention "factorised_encoder" (ViViT model 2)
-  std::shared_ptr<nn::LayerNorm> fc_norm;
+  std::shared_ptr<nn::LayerNorm> fc_norm;  // null, like head, when config.classes == 0
   std::shared_ptr<nn::Linear> head;
 };
 
