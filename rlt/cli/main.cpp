@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"visualize", glance::cli::run_visualize, "draw kept and dropped tubelets with their run lengths as PNGs"},
     {"generate", glance::cli::run_generate, "write clips of the built-in dataset as PNG frames"},
     {"variants", glance::cli::run_variants, "list the attention designs (glance train --attention NAME)"},
+    {"convert", glance::cli::run_convert, "checkpoints of transformers' VideoMAE, VideoMAE's code and timm in and out"},
 };
 
 void usage(std::ostream& out) {
