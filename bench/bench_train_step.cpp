@@ -5,7 +5,8 @@
 // pack of 3136 tokens). The clips are tokenized once, outside the timed loop: the step is what is timed.
 //
 //   ./build/bench/bench_train_step [--steps 20] [--warmup 3] [--threads 2] [--profile]
-//       [--attention reference|tiled|fused|fused_deterministic|fused_bf16]   (also spelt --attention-kernel)
+//       [--attention device|reference|tiled|fused|fused_deterministic|fused_bf16]   (also --attention-kernel;
+//        device, the default: the device's own kernel, nn/attention/kernel.h)
 //       [--device cpu|cuda] [--tf32] [--policy dense|rlt] [--data noise|synthetic] [--preset small|base]
 //       [--batch 8]
 //
@@ -20,7 +21,7 @@
 // --device cuda: the model (model.to), the packed tubelets and the labels move to cuda:0 once, before the
 //   timed loop; the optimizer is built after the move, so its moments live there too. Each step ends with a
 //   device synchronisation before the clock is read. Needs a build with the CUDA backend (GLANCE_CUDA=ON);
-//   the attention kernels "fused" and "fused_deterministic" (cuda/attention/, docs/09) are registered then.
+//   the attention kernels "fused", "fused_deterministic" and "fused_bf16" (cuda/attention/, docs/09) work then.
 //   --tf32 lets float32 matmuls use TF32 tensor cores (glance::cuda::set_allow_tf32; off by default).
 //   The forward is RLTransformer::forward as training runs it, including the per-clip mean (its averaging
 //   matrix is built on the device from the layout's cu_seqlens; nothing is uploaded per step).
@@ -50,7 +51,6 @@
 #include "tensor/random.h"
 
 #ifdef GLANCE_WITH_CUDA
-#include "cuda/attention/fused_attention_op.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/device_query.h"
 #endif
@@ -73,7 +73,7 @@ void sync_device(const Device& device) {
 void usage() {
   std::fprintf(stderr,
                "usage: bench_train_step [--steps N] [--warmup N] [--threads N] [--profile]\n"
-               "                        [--attention reference|tiled|fused|fused_deterministic|fused_bf16] (or --attention-kernel)\n"
+               "                        [--attention device|reference|tiled|fused|fused_deterministic|fused_bf16] (or --attention-kernel)\n"
                "                        [--device cpu|cuda] [--tf32] [--policy dense|rlt] [--data noise|synthetic]\n"
                "                        [--preset small|base] [--batch N]\n");
 }
@@ -81,7 +81,7 @@ void usage() {
 int run(int argc, char** argv) {
   int64_t steps = 20, warmup = 3, threads = 2, batch = 8;
   bool profile = false, tf32 = false;
-  std::string attention = "reference", device_name = "cpu", policy = "dense", data, preset = "small";
+  std::string attention = "device", device_name = "cpu", policy = "dense", data, preset = "small";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--steps" && i + 1 < argc) steps = std::stoll(argv[++i]);
@@ -118,7 +118,6 @@ int run(int argc, char** argv) {
       return 1;
     }
     device = parse_device(device_name);
-    glance::cuda::register_fused_attention();  // "fused", "fused_deterministic" (also done at start-up)
     glance::cuda::set_allow_tf32(tf32);
 #else
     std::fprintf(stderr, "bench_train_step: --device %s: this build has no CUDA backend (configure with -DGLANCE_CUDA=ON)\n",

@@ -9,8 +9,9 @@
 //   rows.cu           softmax / log-softmax rows and their backward, layer norm forward and backward
 //   indexing.cu       index_select, gather, scatter_add
 //   random.cu         Philox4x32-10 fills, the same numbers as the CPU for the same (seed, offset)
-//   fused.cu          fused kernels for the nn layer (fused.h): bias+GELU, residual+LayerNorm,
-//                     softmax+cross-entropy, the AdamW update
+//   fused.cu          the fused ops (fused.h): bias+GELU, residual+LayerNorm, softmax+cross-entropy, the AdamW
+//                     update
+//   attention/        packed attention: attention_backend.cpp on the fused kernels of fused_attention.h
 //
 // Conventions shared by every kernel:
 //   - one stream: everything runs on the legacy default stream, in order, so a kernel always sees the results
@@ -63,6 +64,23 @@ class CudaBackend final : public Backend {
   void scatter_add(const Tensor& out, int64_t axis, const Tensor& index, const Tensor& src) override;
 
   void random(RandomKind kind, const Tensor& out, double a, double b, PhiloxState state) override;
+
+  // The optional methods, all overridden: attention (attention/attention_backend.cpp, the fused kernels) and
+  // the fused ops (fused.cu).
+  AttentionForwardResult attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                           const AttentionClips& clips, const AttentionOptions& options) override;
+  AttentionGradients attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const AttentionForwardResult& forward, const AttentionClips& clips,
+                                        const AttentionOptions& options) override;
+  bool has_fused(FusedOp op) const override { return true; }
+  Tensor bias_gelu(const Tensor& x, const Tensor& bias) override;
+  Tensor bias_gelu_backward(const Tensor& dy, const Tensor& x, const Tensor& bias) override;
+  ResidualLayerNormResult residual_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& weight,
+                                              const Tensor& bias, double eps) override;
+  SoftmaxCrossEntropyResult softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
+                                                  double label_smoothing) override;
+  void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+                  const AdamWParams& params) override;
 };
 
 // The process-wide CUDA backend (never destroyed, like the CPU one).

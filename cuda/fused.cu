@@ -294,4 +294,22 @@ void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& m, const 
   });
 }
 
+// ---- the Backend's fused ops (tensor/backend.h) are the kernels above ----
+Tensor CudaBackend::bias_gelu(const Tensor& x, const Tensor& bias) { return cuda::bias_gelu(x, bias); }
+Tensor CudaBackend::bias_gelu_backward(const Tensor& dy, const Tensor& x, const Tensor& bias) {
+  return cuda::bias_gelu_backward(dy, x, bias);
+}
+ResidualLayerNormResult CudaBackend::residual_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& weight,
+                                                         const Tensor& bias, double eps) {
+  return cuda::residual_layer_norm(x, residual, weight, bias, eps);
+}
+SoftmaxCrossEntropyResult CudaBackend::softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
+                                                             double label_smoothing) {
+  return cuda::softmax_cross_entropy(logits, labels, label_smoothing);
+}
+void CudaBackend::adamw_step(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+                             const AdamWParams& params) {
+  cuda::adamw_step(param, grad, m, v, params);
+}
+
 }  // namespace glance::cuda

@@ -1,6 +1,7 @@
 // Fused CUDA kernels for the nn layer: each does in one pass over memory what a composition of primitives
 // does in several, where that pays. They work on CUDA tensors of float32 or float64 and record no autograd
-// history; nn reaches them through nn/fused.h (registered by cuda/nn/fused_nn.cpp), which records the nodes.
+// history. They are the CUDA backend's fused ops (Backend::bias_gelu etc., overridden at the end of fused.cu);
+// nn reaches them through the Backend (nn/fused.h), which records the autograd nodes.
 //
 // Why these four: on a GPU the ops around a GEMM are limited by memory traffic, not arithmetic. Each unfused
 // elementwise step reads its inputs from device memory and writes its output back; fusing a chain of k steps
@@ -18,6 +19,7 @@
 #pragma once
 #include <cstdint>
 
+#include "tensor/backend.h"
 #include "tensor/tensor.h"
 
 namespace glance::cuda {
@@ -28,30 +30,21 @@ Tensor bias_gelu(const Tensor& x, const Tensor& bias);
 // pre-activation recomputed rather than stored.
 Tensor bias_gelu_backward(const Tensor& dy, const Tensor& x, const Tensor& bias);
 
-struct ResidualLayerNormResult {
-  Tensor out;   // LN(x + residual) * weight + bias, x's shape
-  Tensor sum;   // x + residual (the next block's residual input), x's shape
-  Tensor mean;  // [rows], for layer_norm_backward (rows = x.numel() / C)
-  Tensor rstd;  // [rows]
-};
+// The result and parameter types are the Backend's (tensor/backend.h).
+using glance::AdamWParams;
+using glance::ResidualLayerNormResult;
+using glance::SoftmaxCrossEntropyResult;
+
 // weight and bias ([C]) may be undefined (no affine). The backward is the ordinary layer_norm_backward on `sum`.
 ResidualLayerNormResult residual_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& weight,
                                             const Tensor& bias, double eps = 1e-5);
 
-struct SoftmaxCrossEntropyResult {
-  Tensor loss;     // [N]: the per-row loss (reduce it as you like; nothing is averaged here)
-  Tensor dlogits;  // [N, C]: d loss[i] / d logits[i, :] = softmax(logits[i]) - (1 - s) onehot(label i) - s / C
-};
 // logits [N, C] (float), labels [N] (int64, on the GPU or the CPU), label smoothing s in [0, 1] as in
 // nn::cross_entropy: loss_i = (1 - s) (-log p_i[label_i]) - s mean_j log p_i[j]. A label outside [0, C) is
 // not read: its row gets a NaN loss and NaN gradients (so the mistake shows) rather than a wild memory read.
 SoftmaxCrossEntropyResult softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
                                                 double label_smoothing = 0.0);
 
-struct AdamWParams {
-  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
-  int64_t step = 1;  // the step being taken, counted from 1 (for the bias corrections)
-};
 // One AdamW step on one parameter, in place, exactly the update of nn/optim/adamw.cpp:
 //   p = p * (1 - lr wd);  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
 //   p = p - lr / (1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps)

@@ -1,61 +1,32 @@
-// Fused kernels that a backend offers to nn: one pass over memory where the composition of primitives makes
-// several. nn calls them when the tensors live on a device that registered them, and otherwise (and when
-// disabled) computes the same thing from primitives, which stays the reference.
+// The Backend's fused ops (tensor/backend.h) in nn: one pass over memory where the composition of primitives
+// makes several. nn calls them when the tensors live on a device whose backend does them faster
+// (Backend::has_fused), and otherwise (and when fusion is off) composes the same thing from differentiable
+// functions, which stays the reference.
 //
-//   used by                      fused kernel            replaces
+//   used by                      Backend method          replaces
 //   nn::cross_entropy            softmax_cross_entropy   log_softmax, gather, mean (and the backward's softmax - onehot)
 //   nn::Mlp (exact GELU)         bias_gelu (+ backward)  fc1's bias add, then GELU: the x + b tensor never exists
 //   nn::LayerNorm::add_and_norm  residual_layer_norm     the residual add, then LayerNorm: the sum is written once
 //     (TransformerBlock's second "add & norm")           and not read back by a second kernel
 //   nn::AdamW::step              adamw_step              ~10 elementwise passes over p, g, m, v
 //
-// The CUDA backend registers its kernels (cuda/nn/fused_nn.cpp, from cuda/fused.h); the CPU registers none, so CPU
-// training is unchanged. tests/nn/test_fused_dispatch.cpp registers float64 loop implementations for the CPU to
-// check this wiring (autograd included) without a GPU; tests/cuda/test_fused_nn.cpp compares the CUDA kernels
-// with the unfused path on the GPU.
+// The CUDA backend does all four (cuda/fused.cu); the CPU backend none, so CPU training composes them.
+// tests/nn/test_fused_dispatch.cpp installs a CPU backend with float64 loop implementations to check this wiring
+// (autograd included) without a GPU; tests/cuda/test_fused_nn.cpp compares the CUDA kernels with the unfused
+// path on the GPU.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <utility>
 
+#include "tensor/backend.h"
 #include "tensor/tensor.h"
 
 namespace glance::nn {
 
-struct AdamWHyper {
-  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
-  int64_t step = 1;  // counted from 1, for the bias corrections
-};
-
-struct ResidualLayerNormValues {
-  Tensor sum, out, mean, rstd;  // x + residual; LN of it; its rows' mean and 1 / sqrt(var + eps)
-};
-
-struct FusedKernels {
-  // logits [N, C], labels int64 or int32 [N], smoothing s -> {loss [N], dlogits [N, C]}; a row whose label is
-  // outside [0, C) gets a NaN loss and NaN gradients (the labels may arrive unchecked: nn/loss.h):
-  // loss_i = (1 - s)(-log p_i[y_i]) - s mean_j log p_i[j]; dlogits_i = d loss_i / d logits_i. No autograd.
-  std::function<std::pair<Tensor, Tensor>(const Tensor& logits, const Tensor& labels, double smoothing)>
-      softmax_cross_entropy;
-  // gelu_erf(x + bias) for x [..., C], bias [C]; and d/dx of it times dy (the bias gradient is its row sum).
-  std::function<Tensor(const Tensor& x, const Tensor& bias)> bias_gelu;
-  std::function<Tensor(const Tensor& dy, const Tensor& x, const Tensor& bias)> bias_gelu_backward;
-  // One AdamW step in place on contiguous p, g, m, v of one shape (the update of nn/optim/adamw.cpp).
-  std::function<void(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const AdamWHyper& h)>
-      adamw_step;
-  // s = x + residual (both [..., C], one shape and dtype) and out = LN(s) * weight + bias over the last axis
-  // (weight, bias [C] or undefined), with the row statistics mean and rstd ([rows]) that layer_norm_backward
-  // takes. No autograd.
-  std::function<ResidualLayerNormValues(const Tensor& x, const Tensor& residual, const Tensor& weight,
-                                        const Tensor& bias, double eps)>
-      residual_layer_norm;
-};
-
-// Registers (replacing) the fused kernels of a device type; an empty FusedKernels removes them.
-void register_fused_kernels(DeviceType type, FusedKernels kernels);
-// The kernels for `device`, or nullptr when it has none or fusion is disabled. An unset member means "not
-// offered": callers check the member they need.
-const FusedKernels* fused_kernels(Device device);
+// The backend of `device` when fusion is on and that backend does `op` faster than nn's own composition
+// (Backend::has_fused), else nullptr: the caller then composes the op from differentiable functions.
+Backend* fused_backend(Device device, FusedOp op);
 
 // On by default. Off: every caller takes the unfused path (for tests and benchmarks that compare the two).
 void set_fusion_enabled(bool on);
@@ -73,17 +44,16 @@ class FusionGuard {
   bool before_;
 };
 
-// The fused steps that sit in the autograd graph (AdamW runs outside it):
-// gelu(x + bias) recorded as one node, backward through bias_gelu_backward; requires kernels.bias_gelu.
-Tensor fused_bias_gelu(const FusedKernels& kernels, const Tensor& x, const Tensor& bias);
+// The fused steps that sit in the autograd graph, each its forward with its backward rule (AdamW runs outside
+// the graph and calls Backend::adamw_step directly):
+// gelu(x + bias) recorded as one node, backward through Backend::bias_gelu_backward.
+Tensor fused_bias_gelu(Backend& backend, const Tensor& x, const Tensor& bias);
 // Cross-entropy averaged over rows (Reduction::Mean) as one node whose backward scales the saved dlogits.
-Tensor fused_cross_entropy_mean(const FusedKernels& kernels, const Tensor& logits, const Tensor& labels,
-                                double label_smoothing);
+Tensor fused_cross_entropy_mean(Backend& backend, const Tensor& logits, const Tensor& labels, double label_smoothing);
 // {x + residual, layer_norm(x + residual, weight, bias, eps)} from one residual_layer_norm call, recorded as the
 // two nodes the composition records (an add, whose backward passes the gradient to both inputs, and a
-// layer_norm, whose backward is autograd's own), so gradients flow exactly as without fusion. Requires
-// kernels.residual_layer_norm.
-std::pair<Tensor, Tensor> fused_residual_layer_norm(const FusedKernels& kernels, const Tensor& x,
+// layer_norm, whose backward is autograd's own), so gradients flow exactly as without fusion.
+std::pair<Tensor, Tensor> fused_residual_layer_norm(Backend& backend, const Tensor& x,
                                                     const Tensor& residual, const Tensor& weight,
                                                     const Tensor& bias, double eps);
 

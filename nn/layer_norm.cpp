@@ -20,11 +20,11 @@ Tensor LayerNorm::forward(const Tensor& x) const {
 }
 
 std::pair<Tensor, Tensor> LayerNorm::add_and_norm(const Tensor& x, const Tensor& residual) const {
-  const FusedKernels* kernels = fused_kernels(x.device());
-  const bool fusable = kernels && kernels->residual_layer_norm && x.shape() == residual.shape() &&
+  Backend* fused = fused_backend(x.device(), FusedOp::ResidualLayerNorm);
+  const bool fusable = fused && x.shape() == residual.shape() &&
                        x.dtype() == residual.dtype() && x.device() == residual.device() && is_floating(x.dtype()) &&
                        x.dim() > 0 && x.size(-1) == dim && (!weight.defined() || weight.dtype() == x.dtype());
-  if (fusable) return fused_residual_layer_norm(*kernels, x, residual, weight, bias, eps);
+  if (fusable) return fused_residual_layer_norm(*fused, x, residual, weight, bias, eps);
   Tensor sum = x + residual;
   return {sum, forward(sum)};
 }

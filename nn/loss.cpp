@@ -26,8 +26,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_sm
     throw std::invalid_argument("cross_entropy: label_smoothing must be in [0, 1], got " + std::to_string(label_smoothing));
   }
   int64_t classes = logits.size(1);
-  const FusedKernels* fused = fused_kernels(logits.device());
-  const bool use_fused = fused && fused->softmax_cross_entropy && reduction == Reduction::Mean &&
+  Backend* fused = fused_backend(logits.device(), FusedOp::SoftmaxCrossEntropy);
+  const bool use_fused = fused && reduction == Reduction::Mean &&
                          is_floating(logits.dtype()) && logits.size(0) > 0;
   // Labels already on the GPU go straight to the fused kernel, which writes NaN for a row whose label is out
   // of range: no read-back. Everything else is checked on the host.

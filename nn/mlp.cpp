@@ -13,8 +13,8 @@ Mlp::Mlp(int64_t dim, int64_t hidden, double p) {
 
 Tensor Mlp::forward(const Tensor& x) const {
   Tensor hidden;
-  const FusedKernels* fused = fused_kernels(x.device());
-  if (fused && fused->bias_gelu && !act->tanh_approximation && fc1->bias.defined() && x.dtype() == fc1->weight.dtype()) {
+  Backend* fused = fused_backend(x.device(), FusedOp::BiasGelu);
+  if (fused && !act->tanh_approximation && fc1->bias.defined() && x.dtype() == fc1->weight.dtype()) {
     // One kernel for fc1's bias and the GELU (nn/fused.h): the pre-activation x W^T + b is never stored.
     hidden = fused_bias_gelu(*fused, linear(x, fc1->weight, Tensor()), fc1->bias);
   } else {

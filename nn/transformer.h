@@ -21,7 +21,7 @@ struct BlockConfig {
   double drop = 0.0;        // dropout after attention's projection and inside the MLP
   double drop_path = 0.0;   // stochastic depth of this block
   double norm_eps = 1e-6;   // timm's ViT uses 1e-6
-  std::string attention_kernel = "reference";
+  std::string attention_kernel = "device";  // nn/attention/kernel.h: the device's own kernel
   std::string attention = "joint";                  // the design, by registered name
   Grid grid;                                        // the token grid of one clip (for designs that use it)
   std::map<std::string, double> attention_options;  // the design's own knobs

@@ -18,7 +18,7 @@ struct ViTConfig {
   int64_t image_size = 32, patch_size = 4, channels = 3, classes = 10;
   int64_t dim = 64, depth = 4, heads = 4;
   double mlp_ratio = 4.0, drop = 0.0, drop_path = 0.0;
-  std::string attention_kernel = "reference";
+  std::string attention_kernel = "device";  // nn/attention/kernel.h: the device's own kernel
 };
 
 // [B, C, H, W] -> [B, (H/p)*(W/p), C*p*p], patches in row-major order, each flattened as (c, y, x).

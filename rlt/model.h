@@ -38,7 +38,7 @@ struct ModelConfig {
   std::string pos_kind = "3d";
   bool length_encoding = true;
   std::string embed_init = "random";  // "central": ViViT's central-frame init of the tubelet embedding
-  std::string attention_kernel = "reference";  // the softmax kernel: "reference" or "tiled"
+  std::string attention_kernel = "device";  // the softmax kernel (nn/attention/kernel.h): "device", "reference", "tiled"...
   std::string attention = "joint";             // the attention design (`glance variants` lists them)
   std::map<std::string, double> attention_options;  // the design's knobs (its file lists them)
 

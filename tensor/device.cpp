@@ -28,8 +28,8 @@ Backend* cpu_backend_instance();  // tensor/cpu/cpu_backend.cpp
 void register_backend(DeviceType type, Backend* backend) { g_backends[static_cast<int>(type)] = backend; }
 
 Backend& backend_for(Device device) {
-  if (device.is_cpu()) return *cpu_backend_instance();
   Backend* b = g_backends[static_cast<int>(device.type)];
+  if (device.is_cpu()) return b ? *b : *cpu_backend_instance();  // a registered CPU backend replaces the built-in one
   if (!b) {
 #ifdef GLANCE_BUILT_WITH_CUDA
     // Built with CUDA, but this program does not contain the backend: it was not linked with glance_cuda

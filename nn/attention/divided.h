@@ -52,7 +52,7 @@ namespace glance::nn {
 
 class DividedSpaceTimeAttention : public MultiHeadSelfAttention {
  public:
-  DividedSpaceTimeAttention(int64_t dim, int64_t heads, bool qkv_bias = true, const std::string& kernel = "reference",
+  DividedSpaceTimeAttention(int64_t dim, int64_t heads, bool qkv_bias = true, const std::string& kernel = "device",
                             double proj_drop = 0.0);
 
   // temporal + SAttn(norm1(x + temporal)), see above. x [N, D] -> [N, D].

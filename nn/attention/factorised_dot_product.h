@@ -41,7 +41,7 @@ namespace glance::nn {
 class FactorisedDotProductAttention : public AttentionLayer {
  public:
   FactorisedDotProductAttention(int64_t dim, int64_t heads, bool qkv_bias = true,
-                                const std::string& kernel = "reference", double proj_drop = 0.0);
+                                const std::string& kernel = "device", double proj_drop = 0.0);
   Tensor forward(const Tensor& x, const TokenLayout& layout) const override;  // [N, D] -> [N, D]
   void set_kernel(const std::string& name) override;
 

@@ -60,7 +60,7 @@ class FactorisedSelfAttention : public MultiHeadSelfAttention {
   enum class Order { TimeSpace, SpaceTime };
 
   FactorisedSelfAttention(int64_t dim, int64_t heads, Order order = Order::TimeSpace, bool zero_init_temporal = false,
-                          bool qkv_bias = true, const std::string& kernel = "reference", double proj_drop = 0.0);
+                          bool qkv_bias = true, const std::string& kernel = "device", double proj_drop = 0.0);
 
   // The sum of the two residual steps, in `order`. x [N, D] -> [N, D].
   Tensor update(const Tensor& x, const TokenLayout& layout, const LayerNorm& norm1) const override;

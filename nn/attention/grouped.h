@@ -10,8 +10,8 @@
 //   3. run the ordinary packed attention kernel on the regrouped q, k, v,
 //   4. put the rows back in the original order.
 //
-// Steps 1, 2 and 4 are index_select, so gradients flow through them, and every kernel ("reference",
-// "tiled", later the fused CUDA kernel) serves every grouped design unchanged.
+// Steps 1, 2 and 4 are index_select, so gradients flow through them, and every kernel (nn/attention/kernel.h:
+// the reference, the CPU and the CUDA backends' attention) serves every grouped design unchanged.
 #pragma once
 #include <cstdint>
 #include <vector>

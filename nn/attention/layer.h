@@ -27,7 +27,7 @@ struct AttentionConfig {
   int64_t dim = 192, heads = 3;
   bool qkv_bias = true;
   double proj_drop = 0.0;
-  std::string kernel = "reference";  // the softmax-attention kernel for inner steps ("reference", "tiled")
+  std::string kernel = "device";  // the softmax-attention kernel for inner steps (nn/attention/kernel.h)
   Grid grid;                         // the token grid of one clip, (T', H', W')
   std::map<std::string, double> options;
 

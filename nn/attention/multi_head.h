@@ -22,10 +22,10 @@ namespace glance::nn {
 
 class MultiHeadSelfAttention : public AttentionLayer {
  public:
-  MultiHeadSelfAttention(int64_t dim, int64_t heads, bool qkv_bias = true, const std::string& kernel = "reference",
+  MultiHeadSelfAttention(int64_t dim, int64_t heads, bool qkv_bias = true, const std::string& kernel = "device",
                          double proj_drop = 0.0, TokenGroup group = TokenGroup::Clip);
   Tensor forward(const Tensor& x, const TokenLayout& layout) const override;
-  void set_kernel(const std::string& name) override;  // e.g. "reference", "tiled"
+  void set_kernel(const std::string& name) override;  // a name of nn/attention/kernel.h: "device", "reference"...
   const std::string& kernel_name() const { return kernel_name_; }
 
   int64_t dim, heads, head_dim;

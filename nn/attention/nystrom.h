@@ -83,7 +83,7 @@ Tensor nystrom_attention(const Tensor& q, const Tensor& k, const Tensor& v, cons
 class NystromAttention : public AttentionLayer {
  public:
   NystromAttention(int64_t dim, int64_t heads, bool qkv_bias, NystromOptions options, int64_t conv_kernel,
-                   const std::string& kernel = "reference", double proj_drop = 0.0);
+                   const std::string& kernel = "device", double proj_drop = 0.0);
   Tensor forward(const Tensor& x, const TokenLayout& layout) const override;
   void set_kernel(const std::string& name) override { kernel_ = attention_kernel(name); }
 

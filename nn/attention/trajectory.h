@@ -39,7 +39,7 @@
 //   * CLS rule. The official model has a class token that attends jointly to all tokens with one plain
 //     softmax, and patches never attend to it. glance's models have no class token (mean pooling), so
 //     that branch is simply absent; the patch computation is unchanged by its absence.
-//   * The softmax-attention kernels ("reference", "tiled") do not serve stage 1: it is cross-attention
+//   * The softmax-attention kernels (nn/attention/kernel.h) do not serve stage 1: it is cross-attention
 //     from every query of a clip to the keys of one frame, which a packed self-attention kernel cannot
 //     express. Stage 1 is matmul + softmax on each frame's block of columns; set_kernel does nothing.
 //

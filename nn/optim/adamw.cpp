@@ -33,10 +33,10 @@ void AdamW::step() {
       if (!g.defined()) continue;
       Tensor& m = m_[gi][pi];
       Tensor& v = v_[gi][pi];
-      const FusedKernels* fused = fused_kernels(p.device());
-      if (fused && fused->adamw_step && p.is_contiguous() && g.is_contiguous() && g.dtype() == p.dtype()) {
-        // One pass over p, g, m, v instead of the ten below (nn/fused.h); the same update.
-        fused->adamw_step(p, g, m, v, AdamWHyper{group.lr, b1, b2, options_.eps, group.weight_decay, steps_});
+      Backend* fused = fused_backend(p.device(), FusedOp::AdamWStep);
+      if (fused && p.is_contiguous() && g.is_contiguous() && g.dtype() == p.dtype()) {
+        // One pass over p, g, m, v instead of the ten below (Backend::adamw_step); the same update.
+        fused->adamw_step(p, g, m, v, AdamWParams{group.lr, b1, b2, options_.eps, group.weight_decay, steps_});
         continue;
       }
       if (group.weight_decay != 0) ops::copy_(p, p * (1.0 - group.lr * group.weight_decay));  // decoupled decay

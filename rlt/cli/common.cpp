@@ -23,7 +23,7 @@ void add_model_options(Args& a, const std::string& preset) {
   a.option("attention", "joint", "attention design (glance variants lists them): joint, divided, ...");
   a.option("attention-options", "", "the design's knobs as name=value,name=value (glance variants lists them)");
   a.option("embed-init", "random", "tubelet embedding init: random, or central (ViViT: a 2-D kernel on the central frame)");
-  a.option("attention-kernel", "reference", "softmax-attention kernel: reference (materialised scores), tiled (CPU) or fused (CUDA; the default with --device cuda; also fused_deterministic, fused_bf16, fused_fp16)");
+  a.option("attention-kernel", "device", "softmax-attention kernel: device (the default: the device's own kernel), reference (materialised scores, plain), tiled (CPU) or fused (CUDA; also fused_deterministic, fused_bf16, fused_fp16)");
 }
 
 void add_tokenizer_options(Args& a) {

@@ -35,8 +35,8 @@ Datasets datasets_from(const Args& args, const rlt::ModelConfig& model);
 // --device as a Device, checked at once: "cuda" fails with the backend's reason when glance was built without
 // CUDA or no GPU is present.
 Device device_from(const Args& args);
-// --attention-kernel for a run on `device`: when not given, the device's default (reference on the CPU, fused on
-// CUDA); a kernel that cannot run on the device fails here, naming the ones that can. --precision bf16 / fp16
+// --attention-kernel for a run on `device`: when not given, "device" on the CPU (the CPU backend's attention) and
+// fused on CUDA (the same kernel, by its name); a kernel that cannot run on the device fails here, naming the ones that can. --precision bf16 / fp16
 // (CUDA only) picks fused_bf16 / fused_fp16.
 std::string attention_kernel_for(const Args& args, Device device);
 // The kernel a saved model uses on `device` (eval, predict): fused* on the CPU becomes tiled, tiled on CUDA becomes

@@ -8,6 +8,7 @@
 //   rows.cpp         softmax / log-softmax rows, layer norm forward and backward
 //   indexing.cpp     index_select, gather, scatter_add
 //   random.cpp       Philox4x32-10 and the random fills
+//   attention.cpp    packed attention: the tiled (FlashAttention-style) kernel, forward and backward
 //
 // strided_loop.h is the shared helper that turns strided operands into rows for the elementwise kernels.
 #pragma once
@@ -15,7 +16,8 @@
 
 namespace glance {
 
-class CpuBackend final : public Backend {
+// Not final: a test may install a subclass that overrides an optional method (tests/nn/backend_testing.h).
+class CpuBackend : public Backend {
  public:
   void* allocate(size_t nbytes) override;
   void deallocate(void* ptr, size_t nbytes) override;
@@ -46,6 +48,13 @@ class CpuBackend final : public Backend {
   void scatter_add(const Tensor& out, int64_t axis, const Tensor& index, const Tensor& src) override;
 
   void random(RandomKind kind, const Tensor& out, double a, double b, PhiloxState state) override;
+
+  // The tiled (FlashAttention-style) kernel of attention.cpp; the fused ops keep the default composition.
+  AttentionForwardResult attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                           const AttentionClips& clips, const AttentionOptions& options) override;
+  AttentionGradients attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const AttentionForwardResult& forward, const AttentionClips& clips,
+                                        const AttentionOptions& options) override;
 };
 
 // The process-wide CPU backend (what backend_for(Device::cpu()) returns).

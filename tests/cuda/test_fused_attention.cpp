@@ -1,12 +1,12 @@
 // The fused CUDA attention kernels (cuda/attention/, rungs 3-6 of docs/09) against the CPU rungs:
 //   - rung 3 (fp32 forward): out and logsumexp vs a float64 loop, on the ragged pack 1/7/64/197/1568 and
 //     on lengths around the tile sizes (0, 1, 31..33, 63..65, 127, 129), head dims 32, 64, 128;
-//   - rung 4 (fp32 backward): dq, dk, dv vs the CPU tiled kernel (nn::tiled_attention) in float64; the
+//   - rung 4 (fp32 backward): dq, dk, dv vs the plain reference (nn::reference_attention) in float64; the
 //     deterministic dQ path vs the atomic one, and run twice for the same bits;
 //   - rung 5 (variable length): the pack equals each clip run on its own, bit for bit;
 //   - rung 6 (bf16 / fp16 on tensor cores): forward and backward vs float64 on the rounded inputs, within
 //     stated bounds;
-//   - the host API's errors, and the autograd kernel "fused" on glance tensors (needs the CUDA Backend).
+//   - the host API's errors, and the kernel "fused" on glance tensors through the CUDA Backend (with autograd).
 // Every output and gradient buffer is poisoned (0xFF bytes: NaN in fp32, bf16 and fp16) before each run,
 // so an element a kernel forgets to write fails the comparison. Buffers are raw cudaMalloc memory: the
 // kernels take device pointers and need no Backend.
@@ -31,10 +31,8 @@
 
 #include "autograd/functions.h"
 #include "cuda/attention/fused_attention.h"
-#include "cuda/attention/fused_attention_op.h"
 #include "cuda/device_query.h"
 #include "nn/attention/kernel.h"
-#include "nn/attention/tiled_cpu.h"
 #include "nn/attention_testing.h"
 #include "nn/token_layout.h"
 #include "tensor/backend.h"
@@ -164,7 +162,7 @@ struct Grads64 {
   std::vector<double> dq, dk, dv;
 };
 
-// The gradients of sum(out * dout) from the CPU rung (nn::tiled_attention) in float64.
+// The gradients of sum(out * dout) from the plain reference (nn::reference_attention) in float64.
 Grads64 reference_grads(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
                         const std::vector<float>& dout, const Pack& pack, int H, int d, double scale) {
   const nn::TokenLayout layout = nn::TokenLayout::from_counts(pack.counts);
@@ -176,7 +174,7 @@ Grads64 reference_grads(const std::vector<float>& q, const std::vector<float>& k
   };
   Tensor tq = leaf(q), tk = leaf(k), tv = leaf(v);
   const Tensor w = ops::from_vector(to_doubles(dout), shape);
-  sum(nn::tiled_attention(tq, tk, tv, layout, scale) * w).backward();
+  sum(nn::reference_attention(tq, tk, tv, layout, scale) * w).backward();
   return {glance::testing::as_doubles(tq.grad()), glance::testing::as_doubles(tk.grad()),
           glance::testing::as_doubles(tv.grad())};
 }
@@ -556,14 +554,13 @@ TEST(FusedAttentionKernel, RejectsTensorsOffTheGpu) {
   if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
   const nn::TokenLayout layout = nn::TokenLayout::from_counts({4});
   const Tensor x = ops::zeros({1, 4, 64});
-  const std::string err = error_of([&] { glance::cuda::fused_attention(x, x, x, layout, 1.0); });
+  const std::string err = error_of([&] { nn::attention_kernel("fused")(x, x, x, layout, 1.0); });
   EXPECT_NE(err.find("q is on cpu"), std::string::npos) << err;
 }
 
-TEST(FusedAttentionKernel, RegisteredKernelMatchesTiledCpuValuesAndGradients) {
+TEST(FusedAttentionKernel, KernelMatchesReferenceValuesAndGradients) {
   if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
   if (!cuda_backend_present()) GTEST_SKIP() << "no CUDA Backend in this build (tensors cannot live on cuda yet)";
-  glance::cuda::register_fused_attention();
   const nn::TokenLayout layout = nn::TokenLayout::from_counts(kRaggedPack);
   const int64_t H = 2;
   // 64 runs as is; 80 (ViT-H) and 16 are zero-padded to 128 and 32 by the wrapper.
@@ -599,7 +596,6 @@ std::vector<float> rounded_to(const std::vector<float>& x) {  // what the kernel
 // on the ragged pack, at d = 64 and at d = 16 (zero-padded to 32 by the wrapper).
 template <typename T>
 void check_mixed_precision_kernel(const char* name, double out_tol, double grad_tol) {
-  glance::cuda::register_fused_attention();
   const Pack pack(kRaggedPack);
   const nn::TokenLayout layout = nn::TokenLayout::from_counts(kRaggedPack);
   const int64_t H = 2;
@@ -643,7 +639,6 @@ TEST(FusedAttentionKernel, Fp16KernelMatchesFloat64OnRoundedInputs) {
 TEST(FusedAttentionKernel, Fp16GradientsUnderflowWithoutLossScaling) {
   if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
   if (!cuda_backend_present()) GTEST_SKIP() << "no CUDA Backend in this build";
-  glance::cuda::register_fused_attention();
   const std::vector<int64_t> counts{1, 7, 64, 197};
   const Pack pack(counts);
   const nn::TokenLayout layout = nn::TokenLayout::from_counts(counts);
@@ -684,10 +679,8 @@ TEST(FusedAttentionKernel, DeterministicHalfPrecisionIsRefused) {
   if (!cuda_backend_present()) GTEST_SKIP() << "no CUDA Backend in this build";
   const nn::TokenLayout layout = nn::TokenLayout::from_counts({4});
   const Tensor x = ops::zeros({1, 4, 64}, DType::Float32, Device::cuda());
-  glance::cuda::FusedAttentionOptions options;
-  options.deterministic = true;
-  options.precision = glance::cuda::AttentionPrecision::BFloat16;
-  const std::string err = error_of([&] { glance::cuda::fused_attention(x, x, x, layout, 1.0, options); });
+  const AttentionOptions options{.scale = 1.0, .precision = AttentionPrecision::BFloat16, .deterministic = true};
+  const std::string err = error_of([&] { nn::backend_attention(x, x, x, layout, options); });
   EXPECT_NE(err.find("deterministic backward exists in fp32 only"), std::string::npos) << err;
 }
 
@@ -698,7 +691,6 @@ TEST(FusedAttentionKernel, DeterministicHalfPrecisionIsRefused) {
 TEST(FusedAttentionKernel, HalfBackwardThatCannotFitIsRefusedBeforeTheForwardPass) {
   if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
   if (!cuda_backend_present()) GTEST_SKIP() << "no CUDA Backend in this build";
-  glance::cuda::register_fused_attention();
   const nn::TokenLayout layout = nn::TokenLayout::from_counts({5, 9});
   Tensor q = ops::to_device(ops::ones({1, 14, 128}), Device::cuda());
   q.set_requires_grad(true);
@@ -722,7 +714,6 @@ TEST(FusedAttentionKernel, HalfBackwardThatCannotFitIsRefusedBeforeTheForwardPas
 TEST(FusedAttentionKernel, MisalignedContiguousViewsAreCopiedNotRefused) {
   if (!glance::cuda::available()) GTEST_SKIP() << "no CUDA device";
   if (!cuda_backend_present()) GTEST_SKIP() << "no CUDA Backend in this build";
-  glance::cuda::register_fused_attention();
   const nn::TokenLayout layout = nn::TokenLayout::from_counts({5, 9});
   const int64_t H = 2, N = 14, d = 64;
   const std::vector<float> values = random_normal(static_cast<size_t>(1 + H * N * d), 7);

@@ -1,7 +1,9 @@
-// nn's use of the CUDA fused kernels (nn/fused.h, cuda/nn/fused_nn.cpp): on the GPU, cross_entropy, Mlp,
+// nn's use of the CUDA fused kernels (nn/fused.h, the CUDA backend's fused ops in cuda/fused.cu): on the GPU, cross_entropy, Mlp,
 // LayerNorm::add_and_norm and AdamW with fusion on must equal the same calls with fusion off (the composition of
 // CUDA primitives), values and gradients. The registration itself needs no GPU and is checked everywhere.
 #include <gtest/gtest.h>
+
+#include "cuda/cuda_backend.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -29,13 +31,15 @@ void expect_near(const Tensor& a, const Tensor& b, double tol, const char* what)
   for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], y[i], tol * (1 + std::fabs(y[i]))) << what << " element " << i;
 }
 
-TEST(FusedNnCuda, KernelsAreRegisteredForCudaByLinking) {
-  const FusedKernels* k = fused_kernels(Device::cuda());
-  ASSERT_NE(k, nullptr) << "cuda/nn/fused_nn.cpp's static initialiser did not run (linked as an archive?)";
-  EXPECT_TRUE(k->softmax_cross_entropy && k->bias_gelu && k->bias_gelu_backward && k->adamw_step &&
-              k->residual_layer_norm);
+TEST(FusedNnCuda, TheCudaBackendFusesEveryOp) {
+  const Backend& backend = *glance::cuda::backend_instance();
+  for (FusedOp op : {FusedOp::BiasGelu, FusedOp::ResidualLayerNorm, FusedOp::SoftmaxCrossEntropy, FusedOp::AdamWStep}) {
+    EXPECT_TRUE(backend.has_fused(op));
+  }
+  GLANCE_REQUIRE_CUDA();
+  EXPECT_NE(fused_backend(Device::cuda(), FusedOp::BiasGelu), nullptr);
   FusionGuard off(false);
-  EXPECT_EQ(fused_kernels(Device::cuda()), nullptr);
+  EXPECT_EQ(fused_backend(Device::cuda(), FusedOp::BiasGelu), nullptr);
 }
 
 TEST(FusedNnCuda, CrossEntropyFusedEqualsUnfused) {

@@ -6,7 +6,7 @@
 //   - masked_mha_f64: proj(masked attention of qkv(y)) with a layer's own projections and a per-head mask,
 //     the independent reference the designs are compared with;
 //   - one_clip / clip_rows: clip b of a packed batch on its own;
-//   - a "test_counting" kernel (the reference kernel, counting its calls) to see that set_kernel reaches
+//   - a CPU backend counting its attention calls (CountingAttentionCpu) to see that set_kernel reaches
 //     every inner step.
 #pragma once
 #include <cmath>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "attention_testing.h"
+#include "nn/backend_testing.h"
 #include "nn/attention/heads.h"
 #include "nn/attention/kernel.h"
 #include "nn/init.h"
@@ -106,17 +107,16 @@ inline ::testing::AssertionResult every_parameter_has_a_finite_gradient(const nn
   return ::testing::AssertionSuccess();
 }
 
-// "test_counting": the reference kernel, counting its calls.
-inline int& counting_kernel_calls() {
-  static int calls = 0;
-  return calls;
-}
-inline void register_counting_kernel() {
-  nn::register_attention_kernel("test_counting", [](const Tensor& q, const Tensor& k, const Tensor& v,
-                                                    const nn::TokenLayout& layout, double scale) {
-    ++counting_kernel_calls();
-    return nn::reference_attention(q, k, v, layout, scale);
-  });
-}
+// A CPU backend that counts the calls of its attention (the built-in kernels do the work): installed with
+// ScopedCpuBackend, it shows which steps of a layer reach the backend's attention.
+class CountingAttentionCpu : public CpuBackend {
+ public:
+  int calls = 0;
+  AttentionForwardResult attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionClips& clips,
+                                           const AttentionOptions& options) override {
+    ++calls;
+    return CpuBackend::attention_forward(q, k, v, clips, options);
+  }
+};
 
 }  // namespace glance::testing

@@ -15,6 +15,7 @@
 
 #include "nn/attention/kernel.h"
 #include "nn/attention/multi_head.h"
+#include "nn/backend_testing.h"
 #include "nn/expect_throw.h"
 #include "nn/token_layout.h"
 #include "nn/transformer.h"
@@ -168,10 +169,11 @@ TEST(ReferenceAttention, EqualsAFloat64LoopPerClip) {
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-5) << i;
 }
 
-TEST(ReferenceAttention, SameBitsOnOneTwoAndThreeThreads) {
-  // On the CPU the clips of different lengths are spread over the threads, and a clip with most of the
-  // work (the 200-token one here) runs alone, threaded inside: output and q, k, v gradients must be the
-  // same bits whatever the thread count, including on one thread, where nothing is shared out.
+TEST(CpuBackendAttention, SameBitsOnOneTwoAndThreeThreads) {
+  // The CPU backend's attention for short clips (tensor/cpu/attention_materialised.cpp) spreads the clips of
+  // different lengths over the threads, and a clip with most of the work (the 200-token one here) runs alone,
+  // threaded inside: output and q, k, v gradients must be the same bits whatever the thread count, including
+  // on one thread, where nothing is shared out. And the same values as the plain reference.
   const int64_t H = 2, d = 16;
   TokenLayout layout = TokenLayout::from_counts({200, 3, 17, 17, 9, 40, 1, 33});
   const int64_t N = layout.total_tokens();
@@ -182,13 +184,23 @@ TEST(ReferenceAttention, SameBitsOnOneTwoAndThreeThreads) {
     omp_set_num_threads(threads);
     Tensor q = ops::clone(qv).set_requires_grad(), k = ops::clone(kv).set_requires_grad(),
            v = ops::clone(vv).set_requires_grad();
-    Tensor o = reference_attention(q, k, v, layout, 0.25);
+    Tensor o = attention_kernel("device")(q, k, v, layout, 0.25);
     sum(o * g).backward();
     omp_set_num_threads(saved);
     return std::vector<std::vector<float>>{o.to_vector<float>(), q.grad().to_vector<float>(),
                                            k.grad().to_vector<float>(), v.grad().to_vector<float>()};
   };
   const auto one = run(1);
+  {
+    Tensor q = ops::clone(qv).set_requires_grad(), k = ops::clone(kv).set_requires_grad(),
+           v = ops::clone(vv).set_requires_grad();
+    Tensor o = reference_attention(q, k, v, layout, 0.25);
+    sum(o * g).backward();
+    const std::vector<std::vector<float>> plain{o.to_vector<float>(), q.grad().to_vector<float>(),
+                                                k.grad().to_vector<float>(), v.grad().to_vector<float>()};
+    for (size_t i = 0; i < one.size(); ++i)
+      for (size_t e = 0; e < one[i].size(); ++e) ASSERT_NEAR(one[i][e], plain[i][e], 1e-5) << "vs reference " << i;
+  }
   for (int threads : {2, 3}) {
     const auto many = run(threads);
     const char* names[] = {"output", "d q", "d k", "d v"};
@@ -237,47 +249,53 @@ TEST(AttentionKernels, UnknownNameThrowsListingTheKnownOnes) {
   expect_throw_containing([] { MultiHeadSelfAttention(8, 2, true, "no_such_kernel"); }, {"no_such_kernel", "reference"});
   MultiHeadSelfAttention attn(8, 2);
   expect_throw_containing([&] { attn.set_kernel("nope"); }, {"nope", "reference"});
-  EXPECT_EQ(attn.kernel_name(), "reference");  // a failed switch keeps the old kernel
+  EXPECT_EQ(attn.kernel_name(), "device");  // a failed switch keeps the old kernel (the default)
   auto names = attention_kernel_names();
   EXPECT_NE(std::find(names.begin(), names.end(), "reference"), names.end());
 }
 
-TEST(AttentionKernels, ACustomRegisteredKernelIsUsedByTheLayer) {
-  static int calls = 0;
-  static double seen_scale = 0;
-  static int64_t seen_clips = 0;
-  register_attention_kernel("test_counting_reference",
-                            [](const Tensor& q, const Tensor& k, const Tensor& v, const TokenLayout& layout, double scale) {
-                              ++calls;
-                              seen_scale = scale;
-                              seen_clips = layout.batch_size();
-                              return reference_attention(q, k, v, layout, scale);
-                            });
-  auto names = attention_kernel_names();
-  EXPECT_NE(std::find(names.begin(), names.end(), "test_counting_reference"), names.end());
+// The layer reaches the backend's attention ("device", "tiled" on the CPU): a test backend whose attention
+// returns zeros makes the layer's output exactly proj's bias on every token, and sees the layer's scale and clips.
+class ZeroAttentionCpu : public CpuBackend {
+ public:
+  int calls = 0;
+  double seen_scale = 0;
+  size_t seen_clips = 0;
+  AttentionForwardResult attention_forward(const Tensor& q, const Tensor&, const Tensor&, const AttentionClips& clips,
+                                           const AttentionOptions& options) override {
+    ++calls, seen_scale = options.scale, seen_clips = clips.offsets.size() - 1;
+    return {ops::zeros(q.shape()), {}};
+  }
+};
 
+TEST(AttentionKernels, TheLayerReachesTheBackendsAttention) {
   manual_seed(12);
-  MultiHeadSelfAttention attn(12, 3);
   Tensor x = ops::randn({9, 12});
   TokenLayout layout = TokenLayout::from_counts({4, 5});
-  auto with_reference = attn.forward(x, layout).to_vector<float>();
-  calls = 0;
-  attn.set_kernel("test_counting_reference");
-  EXPECT_EQ(attn.kernel_name(), "test_counting_reference");
-  auto with_custom = attn.forward(x, layout).to_vector<float>();
-  EXPECT_EQ(calls, 1);
-  EXPECT_DOUBLE_EQ(seen_scale, 1.0 / 2.0);  // head_dim 4
-  EXPECT_EQ(seen_clips, 2);
-  EXPECT_EQ(with_custom, with_reference);
+  ZeroAttentionCpu zero;
+  glance::testing::ScopedCpuBackend installed(&zero);
+  for (const std::string kernel : {"device", "tiled"}) {
+    MultiHeadSelfAttention attn(12, 3, true, kernel);
+    zero.calls = 0;
+    auto out = attn.forward(x, layout).to_vector<float>();
+    auto bias = attn.proj->bias.to_vector<float>();
+    EXPECT_EQ(zero.calls, 1) << kernel;
+    EXPECT_DOUBLE_EQ(zero.seen_scale, 1.0 / 2.0);  // head_dim 4
+    EXPECT_EQ(zero.seen_clips, 2u);
+    for (int64_t i = 0; i < 9; ++i) EXPECT_EQ(rows_of(out, i, 1, 12), bias) << kernel << ", token " << i;
+  }
+  MultiHeadSelfAttention plain(12, 3, true, "reference");  // the plain kernel does not go through the backend
+  zero.calls = 0;
+  plain.forward(x, layout);
+  EXPECT_EQ(zero.calls, 0);
+}
 
-  // A kernel that returns zeros: the layer's output is then exactly proj's bias on every token.
-  register_attention_kernel("test_zeros", [](const Tensor& q, const Tensor&, const Tensor&, const TokenLayout&, double) {
-    return ops::zeros(q.shape());
-  });
-  MultiHeadSelfAttention zeroed(12, 3, true, "test_zeros");
-  auto out = zeroed.forward(x, layout).to_vector<float>();
-  auto bias = zeroed.proj->bias.to_vector<float>();
-  for (int64_t i = 0; i < 9; ++i) EXPECT_EQ(rows_of(out, i, 1, 12), bias) << "token " << i;
+TEST(AttentionKernels, EachKernelRefusesTheWrongDevice) {
+  const TokenLayout layout = TokenLayout::from_counts({4});
+  const Tensor q = ops::randn({1, 4, 8});
+  for (const std::string kernel : {"fused", "fused_deterministic", "fused_bf16", "fused_fp16"}) {
+    expect_throw_containing([&] { attention_kernel(kernel)(q, q, q, layout, 1.0); }, {kernel, "cpu", "tiled"});
+  }
 }
 
 // ---------------------------------------------------------------- (e) TokenLayout

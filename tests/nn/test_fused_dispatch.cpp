@@ -1,9 +1,9 @@
-// The wiring of nn/fused.h, checked on the CPU: the test registers fused kernels for the CPU, written here as
-// float64 loops (independent of the primitives nn composes otherwise), and counts their calls. Then
-// cross_entropy, Mlp, LayerNorm::add_and_norm (and so TransformerBlock) and AdamW must call them, give the
-// unfused results (values and gradients), fall back when fusion is off, and the autograd nodes must pass
-// gradcheck. The CUDA kernels themselves are compared with the unfused path on a GPU in
-// tests/cuda/test_fused_nn.cpp.
+// The wiring of nn/fused.h, checked on the CPU: the test installs a CPU backend whose fused ops are float64
+// loops (independent of the primitives nn composes otherwise) and count their calls. Then cross_entropy, Mlp,
+// LayerNorm::add_and_norm (and so TransformerBlock) and AdamW must call them, give the unfused results (values
+// and gradients), fall back when fusion is off, and the autograd nodes must pass gradcheck. The same loops
+// check the Backend's default compositions (tensor/fused_default.cpp), which the built-in CPU backend keeps.
+// The CUDA kernels themselves are compared with the unfused path on a GPU in tests/cuda/test_fused_nn.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +11,7 @@
 
 #include "autograd/gradcheck.h"
 #include "nn/add_norm_testing.h"
+#include "nn/backend_testing.h"
 #include "nn/fused.h"
 #include "nn/layer_norm.h"
 #include "nn/loss.h"
@@ -35,14 +36,17 @@ struct Calls {
   int cross_entropy = 0, bias_gelu = 0, bias_gelu_backward = 0, adamw = 0, residual_layer_norm = 0;
 };
 
-// Loop implementations of the five kernels for CPU tensors, counting calls.
-FusedKernels loop_kernels(Calls* calls) {
-  FusedKernels k;
-  k.softmax_cross_entropy = [calls](const Tensor& logits, const Tensor& labels, double s) {
-    ++calls->cross_entropy;
+// A CPU backend whose fused ops are loops in float64, counting calls (the rest is the built-in CPU backend).
+class LoopFusedCpu : public CpuBackend {
+ public:
+  explicit LoopFusedCpu(Calls* calls) : calls_(calls) {}
+  bool has_fused(FusedOp) const override { return true; }
+
+  SoftmaxCrossEntropyResult softmax_cross_entropy(const Tensor& logits, const Tensor& labels, double s) override {
+    ++calls_->cross_entropy;
     const int64_t N = logits.size(0), C = logits.size(1);
     const std::vector<double> z = as_doubles(logits);
-    const std::vector<int64_t> y = labels.to_vector<int64_t>();
+    const std::vector<int64_t> y = ops::to_dtype(labels, DType::Int64).to_vector<int64_t>();
     std::vector<double> loss(N), grad(N * C);
     for (int64_t i = 0; i < N; ++i) {
       double mx = -INFINITY, sum = 0, mean_logp = 0;
@@ -53,24 +57,27 @@ FusedKernels loop_kernels(Calls* calls) {
       loss[i] = -(1 - s) * (z[i * C + y[i]] - lse) - s * mean_logp;
       for (int64_t j = 0; j < C; ++j) grad[i * C + j] = std::exp(z[i * C + j] - lse) - (1 - s) * (j == y[i]) - s / double(C);
     }
-    return std::make_pair(ops::to_dtype(ops::from_vector(loss), logits.dtype()), like(grad, logits));
-  };
-  k.bias_gelu = [calls](const Tensor& x, const Tensor& b) {
-    ++calls->bias_gelu;
+    return {ops::to_dtype(ops::from_vector(loss), logits.dtype()), like(grad, logits)};
+  }
+
+  Tensor bias_gelu(const Tensor& x, const Tensor& b) override {
+    ++calls_->bias_gelu;
     const std::vector<double> xv = as_doubles(x), bv = as_doubles(b);
     std::vector<double> out(xv.size());
     for (size_t i = 0; i < xv.size(); ++i) out[i] = gelu(xv[i] + bv[i % bv.size()]);
     return like(out, x);
-  };
-  k.bias_gelu_backward = [calls](const Tensor& dy, const Tensor& x, const Tensor& b) {
-    ++calls->bias_gelu_backward;
+  }
+
+  Tensor bias_gelu_backward(const Tensor& dy, const Tensor& x, const Tensor& b) override {
+    ++calls_->bias_gelu_backward;
     const std::vector<double> g = as_doubles(dy), xv = as_doubles(x), bv = as_doubles(b);
     std::vector<double> dx(xv.size());
     for (size_t i = 0; i < xv.size(); ++i) dx[i] = g[i] * gelu_grad(xv[i] + bv[i % bv.size()]);
     return like(dx, x);
-  };
-  k.adamw_step = [calls](const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const AdamWHyper& h) {
-    ++calls->adamw;
+  }
+
+  void adamw_step(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const AdamWParams& h) override {
+    ++calls_->adamw;
     std::vector<double> pv = as_doubles(p), gv = as_doubles(g), mv = as_doubles(m), vv = as_doubles(v);
     const double c1 = 1 - std::pow(h.beta1, double(h.step)), c2 = 1 - std::pow(h.beta2, double(h.step));
     for (size_t i = 0; i < pv.size(); ++i) {
@@ -80,9 +87,11 @@ FusedKernels loop_kernels(Calls* calls) {
       pv[i] -= h.lr / c1 * mv[i] / (std::sqrt(vv[i] / c2) + h.eps);
     }
     ops::copy_(p, like(pv, p)), ops::copy_(m, like(mv, m)), ops::copy_(v, like(vv, v));
-  };
-  k.residual_layer_norm = [calls](const Tensor& x, const Tensor& r, const Tensor& w, const Tensor& b, double eps) {
-    ++calls->residual_layer_norm;
+  }
+
+  ResidualLayerNormResult residual_layer_norm(const Tensor& x, const Tensor& r, const Tensor& w, const Tensor& b,
+                                              double eps) override {
+    ++calls_->residual_layer_norm;
     const int64_t C = x.size(-1), rows = x.numel() / C;
     const std::vector<double> xv = as_doubles(x), rv = as_doubles(r);
     const std::vector<double> wv = w.defined() ? as_doubles(w) : std::vector<double>(C, 1.0);
@@ -96,17 +105,21 @@ FusedKernels loop_kernels(Calls* calls) {
       for (int64_t j = 0; j < C; ++j) out[i * C + j] = (sum[i * C + j] - m) * rstd[i] * wv[j] + bv[j];
     }
     const Tensor stats_like = ops::zeros({rows}, x.dtype());
-    return ResidualLayerNormValues{like(sum, x), like(out, x), like(mean, stats_like), like(rstd, stats_like)};
-  };
-  return k;
-}
+    return ResidualLayerNormResult{like(out, x), like(sum, x), like(mean, stats_like), like(rstd, stats_like)};
+  }
 
-// Registers the loop kernels for the CPU while alive.
+ private:
+  Calls* calls_;
+};
+
+// Installs the loop backend for the CPU while alive.
 class CpuFusion {
  public:
-  CpuFusion() { register_fused_kernels(DeviceType::CPU, loop_kernels(&calls)); }
-  ~CpuFusion() { register_fused_kernels(DeviceType::CPU, FusedKernels{}); }
   Calls calls;
+
+ private:
+  LoopFusedCpu backend_{&calls};
+  glance::testing::ScopedCpuBackend installed_{&backend_};
 };
 
 void expect_near(const Tensor& a, const Tensor& b, double tol, const char* what) {
@@ -115,8 +128,14 @@ void expect_near(const Tensor& a, const Tensor& b, double tol, const char* what)
   for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], y[i], tol) << what << " element " << i;
 }
 
-TEST(FusedDispatch, NothingIsRegisteredForTheCpuByDefault) {
-  EXPECT_EQ(fused_kernels(Device::cpu()), nullptr);
+TEST(FusedDispatch, TheCpuBackendFusesNothingByDefault) {
+  for (FusedOp op : {FusedOp::BiasGelu, FusedOp::ResidualLayerNorm, FusedOp::SoftmaxCrossEntropy, FusedOp::AdamWStep}) {
+    EXPECT_EQ(fused_backend(Device::cpu(), op), nullptr);
+  }
+  CpuFusion fusion;
+  EXPECT_NE(fused_backend(Device::cpu(), FusedOp::BiasGelu), nullptr);
+  FusionGuard off(false);
+  EXPECT_EQ(fused_backend(Device::cpu(), FusedOp::BiasGelu), nullptr) << "fusion off";
 }
 
 TEST(FusedDispatch, CrossEntropyTakesTheFusedKernelAndMatchesTheComposition) {
@@ -255,7 +274,7 @@ TEST(FusedDispatch, AdamWTakesTheFusedStepAndMatchesTheComposition) {
 
 TEST(FusedDispatch, TheFusedNodesPassGradcheck) {
   CpuFusion fusion;
-  const FusedKernels& k = *fused_kernels(Device::cpu());
+  Backend& k = *fused_backend(Device::cpu(), FusedOp::BiasGelu);
   Generator gen(8);
   const Tensor x = ops::randn({3, 5}, DType::Float64, &gen).set_requires_grad(), b = ops::randn({5}, DType::Float64, &gen).set_requires_grad();
   const auto gelu_check = autograd::gradcheck([&](const std::vector<Tensor>& in) { return fused_bias_gelu(k, in[0], in[1]); }, {x, b});
@@ -275,6 +294,54 @@ TEST(FusedDispatch, TheFusedNodesPassGradcheck) {
       },
       {x, r, w, b});
   EXPECT_TRUE(norm_check.ok) << norm_check.message;
+}
+
+// The Backend's default compositions (tensor/fused_default.cpp; the built-in CPU backend does not override
+// them) against the loops.
+TEST(FusedDefaults, EachDefaultCompositionEqualsTheLoop) {
+  Calls calls;
+  LoopFusedCpu loops(&calls);
+  Backend& composed = backend_for(Device::cpu());
+  Generator gen(21);
+  const Tensor x = ops::randn({6, 5}, DType::Float64, &gen), r = ops::randn({6, 5}, DType::Float64, &gen);
+  const Tensor w = ops::randn({5}, DType::Float64, &gen), b = ops::randn({5}, DType::Float64, &gen);
+  expect_near(composed.bias_gelu(x, b), loops.bias_gelu(x, b), 1e-12, "bias_gelu");
+  expect_near(composed.bias_gelu_backward(r, x, b), loops.bias_gelu_backward(r, x, b), 1e-12, "bias_gelu_backward");
+  for (const Tensor& weight : {w, Tensor()}) {
+    const Tensor bias = weight.defined() ? b : Tensor();
+    const ResidualLayerNormResult got = composed.residual_layer_norm(x, r, weight, bias, 1e-5);
+    const ResidualLayerNormResult want = loops.residual_layer_norm(x, r, weight, bias, 1e-5);
+    expect_near(got.sum, want.sum, 1e-12, "sum");
+    expect_near(got.out, want.out, 1e-12, "out");
+    expect_near(got.mean, want.mean, 1e-12, "mean");
+    expect_near(got.rstd, want.rstd, 1e-9, "rstd");
+  }
+  const Tensor labels = ops::from_vector(std::vector<int64_t>{0, 4, 2, 2, 1, 3});
+  for (const double s : {0.0, 0.2}) {
+    const SoftmaxCrossEntropyResult got = composed.softmax_cross_entropy(x, labels, s);
+    const SoftmaxCrossEntropyResult want = loops.softmax_cross_entropy(x, labels, s);
+    expect_near(got.loss, want.loss, 1e-12, "loss");
+    expect_near(got.dlogits, want.dlogits, 1e-12, "dlogits");
+  }
+  // A label outside [0, C): that row's loss and gradients are NaN, the others untouched.
+  const SoftmaxCrossEntropyResult bad =
+      composed.softmax_cross_entropy(x, ops::from_vector(std::vector<int64_t>{0, 5, 2, -1, 1, 3}), 0.0);
+  const std::vector<double> loss = as_doubles(bad.loss), grad = as_doubles(bad.dlogits);
+  for (int64_t i = 0; i < 6; ++i) {
+    const bool invalid = i == 1 || i == 3;
+    EXPECT_EQ(std::isnan(loss[i]), invalid) << "row " << i;
+    for (int64_t j = 0; j < 5; ++j) EXPECT_EQ(std::isnan(grad[i * 5 + j]), invalid) << "row " << i;
+  }
+  const Tensor g = ops::randn({6, 5}, DType::Float64, &gen);
+  Tensor p1 = ops::clone(x), m1 = ops::clone(r), v1 = ops::unary(UnaryOp::Abs, r);
+  Tensor p2 = ops::clone(p1), m2 = ops::clone(m1), v2 = ops::clone(v1);
+  const AdamWParams h{1e-2, 0.9, 0.99, 1e-8, 0.05, 3};
+  composed.adamw_step(p1, g, m1, v1, h);
+  loops.adamw_step(p2, g, m2, v2, h);
+  expect_near(p1, p2, 1e-12, "param");
+  expect_near(m1, m2, 1e-12, "m");
+  expect_near(v1, v2, 1e-12, "v");
+  EXPECT_EQ(calls.adamw, 1);
 }
 
 }  // namespace

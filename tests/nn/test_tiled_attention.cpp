@@ -1,8 +1,11 @@
-// The tiled (FlashAttention-style) CPU kernel against the rung below it, the reference kernel: same
-// outputs and same gradients on a ragged pack (clips of 1, 7, 64, 197 and 1568 tokens: partial blocks,
-// single-token clips, many blocks per clip), against float64 masked attention, and float64 central
-// differences (gradcheck). New memory is poisoned (NaN) while the kernels run, so an element a kernel
-// forgets to write fails the comparison.
+// The CPU backend's attention kernels against the rung below them, the plain reference: the tiled
+// (FlashAttention-style) kernel (tensor/cpu/attention_tiled.cpp) with the same outputs and gradients on a
+// ragged pack (clips of 1, 7, 64, 197 and 1568 tokens: partial blocks, single-token clips, many blocks per
+// clip), against float64 masked attention, and float64 central differences (gradcheck); the backend's choice
+// between it and the materialised kernel; and the Backend's default composition (tensor/attention_default.cpp).
+// The kernels are reached as the attention layers reach them, through nn::attention_kernel and the Backend;
+// a test backend (TiledCpu) forces the tiled kernel and its block sizes. New memory is poisoned (NaN) while the
+// kernels run, so an element a kernel forgets to write fails the comparison.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,7 +15,8 @@
 #include "autograd/functions.h"
 #include "autograd/gradcheck.h"
 #include "nn/attention/kernel.h"
-#include "nn/attention/tiled_cpu.h"
+#include "nn/backend_testing.h"
+#include "tensor/cpu/attention.h"
 #include "tensor/ops.h"
 #include "tensor/poison.h"
 #include "tensor/random.h"
@@ -37,6 +41,42 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
+// The CPU backend with the tiled kernel for every pack, at the given block sizes.
+class TiledCpu : public CpuBackend {
+ public:
+  explicit TiledCpu(cpu::TiledBlocks blocks = {}) : blocks_(blocks) {}
+  AttentionForwardResult attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionClips& clips,
+                                           const AttentionOptions& options) override {
+    return cpu::tiled_attention_forward(q, k, v, clips.offsets, options.scale, blocks_);
+  }
+  AttentionGradients attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const AttentionForwardResult& forward, const AttentionClips& clips,
+                                        const AttentionOptions& options) override {
+    return cpu::tiled_attention_backward(dout, q, k, v, forward, clips.offsets, options.scale, blocks_);
+  }
+
+ private:
+  cpu::TiledBlocks blocks_;
+};
+
+// The CPU backend with the Backend's default attention (the composition of primitives).
+class DefaultAttentionCpu : public CpuBackend {
+ public:
+  AttentionForwardResult attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionClips& clips,
+                                           const AttentionOptions& options) override {
+    return Backend::attention_forward(q, k, v, clips, options);
+  }
+  AttentionGradients attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const AttentionForwardResult& forward, const AttentionClips& clips,
+                                        const AttentionOptions& options) override {
+    return Backend::attention_backward(dout, q, k, v, forward, clips, options);
+  }
+};
+
+Tensor tiled_attention(const Tensor& q, const Tensor& k, const Tensor& v, const TokenLayout& layout, double scale) {
+  return attention_kernel("tiled")(q, k, v, layout, scale);
+}
+
 struct Qkv {
   Tensor q, k, v;
 };
@@ -50,6 +90,8 @@ Qkv random_qkv(int64_t heads, int64_t n, int64_t d, DType dtype, uint64_t seed) 
 }
 
 TEST(TiledAttention, RaggedPackMatchesReferenceValuesAndGradients) {
+  TiledCpu tiled;
+  glance::testing::ScopedCpuBackend installed(&tiled);
   const TokenLayout layout = TokenLayout::from_counts({1, 7, 64, 197, 1568});
   const int64_t H = 2, d = 32, N = layout.total_tokens();
   PoisonNewMemory poison;  // outputs and gradients start as NaN
@@ -71,6 +113,8 @@ TEST(TiledAttention, RaggedPackMatchesReferenceValuesAndGradients) {
 
 TEST(TiledAttention, LongClipMatchesReference) {
   // One clip of 1568 tokens (RLT's dense 8 x 14 x 14 grid): 25 x 25 blocks.
+  TiledCpu tiled;
+  glance::testing::ScopedCpuBackend installed(&tiled);
   const TokenLayout layout = TokenLayout::from_counts({1568});
   Qkv a = random_qkv(1, 1568, 16, DType::Float32, 2);
   PoisonNewMemory poison;
@@ -81,6 +125,8 @@ TEST(TiledAttention, LongClipMatchesReference) {
 
 TEST(TiledAttention, Float64EqualsMaskedAttentionLoop) {
   // The third formulation: a float64 softmax loop with a block-diagonal mask (tests/nn/attention_testing.h).
+  TiledCpu tiled;
+  glance::testing::ScopedCpuBackend installed(&tiled);
   const TokenLayout layout = TokenLayout::from_counts({1, 7, 64, 197, 300});
   Qkv a = random_qkv(2, layout.total_tokens(), 8, DType::Float64, 4);
   PoisonNewMemory poison;
@@ -94,24 +140,69 @@ TEST(TiledAttention, Float64EqualsMaskedAttentionLoop) {
 TEST(TiledAttention, Gradcheck) {
   // Tiny blocks (4 query rows, 8 keys, 4 in the backward), so a clip of 3 and one of 37 tokens cross many
   // block edges, full and partial.
+  TiledCpu tiled(cpu::TiledBlocks{4, 8, 4});
+  glance::testing::ScopedCpuBackend installed(&tiled);
   const TokenLayout layout = TokenLayout::from_counts({3, 37});
   Qkv a = random_qkv(1, 40, 3, DType::Float64, 3);
   const auto r = autograd::gradcheck(
-      [&](const std::vector<Tensor>& in) {
-        return tiled_attention(in[0], in[1], in[2], layout, 0.5, TiledBlocks{4, 8, 4});
-      },
+      [&](const std::vector<Tensor>& in) { return tiled_attention(in[0], in[1], in[2], layout, 0.5); },
       {a.q, a.k, a.v});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
-TEST(TiledAttention, IsRegisteredAndRejectsBadInput) {
+TEST(TiledAttention, RejectsBadInput) {
   const TokenLayout layout = TokenLayout::from_counts({4});
-  EXPECT_NO_THROW(attention_kernel("tiled"));
   EXPECT_THROW(tiled_attention(ops::zeros({2, 5, 4}), ops::zeros({2, 5, 4}), ops::zeros({2, 5, 4}), layout, 1.0),
                std::invalid_argument);
   EXPECT_THROW(tiled_attention(ops::zeros({1, 4, 4}, DType::Int64), ops::zeros({1, 4, 4}, DType::Int64),
                                ops::zeros({1, 4, 4}, DType::Int64), layout, 1.0),
                std::invalid_argument);
+  EXPECT_THROW(cpu::tiled_attention_forward(ops::zeros({1, 4, 4}), ops::zeros({1, 4, 4}), ops::zeros({1, 4, 4}),
+                                            {0, 4}, 1.0, cpu::TiledBlocks{0, 8, 4}),
+               std::invalid_argument);
+}
+
+// The CPU backend takes the tiled kernel when the longest clip has kTiledFromTokens tokens or more, the
+// materialised one below: the same bits as the kernel it should have taken.
+TEST(CpuBackendAttention, PicksTheKernelByTheLongestClip) {
+  for (const std::vector<int64_t>& counts : {std::vector<int64_t>{3, 300, 40}, std::vector<int64_t>{3, 1030, 40}}) {
+    const TokenLayout layout = TokenLayout::from_counts(counts);
+    const Qkv a = random_qkv(2, layout.total_tokens(), 8, DType::Float32, 5);
+    const std::vector<double> got = values(attention_kernel("device")(a.q, a.k, a.v, layout, 0.3));
+    const bool tiled = counts[1] >= cpu::kTiledFromTokens;
+    const AttentionForwardResult want =
+        tiled ? cpu::tiled_attention_forward(a.q.detach(), a.k.detach(), a.v.detach(), layout.offsets(), 0.3)
+              : cpu::materialised_attention_forward(a.q.detach(), a.k.detach(), a.v.detach(), layout.offsets(), 0.3);
+    EXPECT_EQ(got, values(want.out)) << (tiled ? "tiled" : "materialised");
+  }
+}
+
+// The Backend's default attention, what a device without its own kernel gets: values and gradients of the
+// reference on a ragged pack (with an empty clip), and float64 central differences.
+TEST(DefaultAttention, MatchesReferenceValuesAndGradientsAndPassesGradcheck) {
+  DefaultAttentionCpu composed;
+  glance::testing::ScopedCpuBackend installed(&composed);
+  PoisonNewMemory poison;
+  const TokenLayout layout = TokenLayout::from_counts({5, 0, 17, 1, 33});
+  Qkv a = random_qkv(2, layout.total_tokens(), 8, DType::Float32, 6);
+  Qkv b{ops::clone(a.q), ops::clone(a.k), ops::clone(a.v)};
+  b.q.set_requires_grad(true), b.k.set_requires_grad(true), b.v.set_requires_grad(true);
+  const Tensor ref = reference_attention(a.q, a.k, a.v, layout, 0.4);
+  const Tensor got = attention_kernel("device")(b.q, b.k, b.v, layout, 0.4);
+  EXPECT_LT(max_abs_diff(ref, got), 2e-6);
+  Generator gen(10);
+  const Tensor w = normal(ref.shape(), 0, 1, DType::Float32, &gen);
+  sum(ref * w).backward();
+  sum(got * w).backward();
+  EXPECT_LT(max_abs_diff(a.q.grad(), b.q.grad()), 1e-5);
+  EXPECT_LT(max_abs_diff(a.k.grad(), b.k.grad()), 1e-5);
+  EXPECT_LT(max_abs_diff(a.v.grad(), b.v.grad()), 1e-5);
+  const TokenLayout small = TokenLayout::from_counts({3, 4});
+  Qkv c = random_qkv(1, 7, 3, DType::Float64, 7);
+  const auto r = autograd::gradcheck(
+      [&](const std::vector<Tensor>& in) { return attention_kernel("device")(in[0], in[1], in[2], small, 0.5); },
+      {c.q, c.k, c.v});
+  EXPECT_TRUE(r.ok) << r.message;
 }
 
 }  // namespace

@@ -134,14 +134,17 @@ TEST(VariantDivided, PackedBatchEqualsEachClipAlone) {
 }
 
 TEST(VariantDivided, SetKernelReachesBothSteps) {
-  register_counting_kernel();
+  CountingAttentionCpu counting;
+  ScopedCpuBackend installed(&counting);
   const TokenLayout layout = TokenLayout::dense(1, Grid{2, 2, 2});
   auto layer = make_divided(8, 2, 18);
   auto norm1 = make_norm1(8, 19);
-  layer->set_kernel("test_counting");
-  counting_kernel_calls() = 0;
+  layer->set_kernel("reference");  // the plain kernel: no step calls the backend's attention
   layer->update(ops::randn({8, 8}), layout, *norm1);
-  EXPECT_EQ(counting_kernel_calls(), 2);  // the temporal and the spatial attention
+  EXPECT_EQ(counting.calls, 0);
+  layer->set_kernel("tiled");  // the CPU backend's attention
+  layer->update(ops::randn({8, 8}), layout, *norm1);
+  EXPECT_EQ(counting.calls, 2);  // the temporal and the spatial attention
 }
 
 TEST(VariantDivided, NamesItsParametersAsTimeSformer) {

@@ -86,12 +86,15 @@ TEST(VariantFactorisedDotProduct, PackedBatchEqualsEachClipAlone) {
 }
 
 TEST(VariantFactorisedDotProduct, SetKernelServesBothHalves) {
-  register_counting_kernel();
+  CountingAttentionCpu counting;
+  ScopedCpuBackend installed(&counting);
   auto layer = make_factorised(8, 2, 9);
-  layer->set_kernel("test_counting");
-  counting_kernel_calls() = 0;
+  layer->set_kernel("reference");  // the plain kernel: no step calls the backend's attention
   layer->forward(ops::randn({8, 8}), TokenLayout::dense(1, Grid{2, 2, 2}));
-  EXPECT_EQ(counting_kernel_calls(), 2);  // the time heads and the space heads
+  EXPECT_EQ(counting.calls, 0);
+  layer->set_kernel("tiled");  // the CPU backend's attention
+  layer->forward(ops::randn({8, 8}), TokenLayout::dense(1, Grid{2, 2, 2}));
+  EXPECT_EQ(counting.calls, 2);  // the time heads and the space heads
 }
 
 TEST(VariantFactorisedDotProduct, GradcheckEveryParameterAndTheInput) {

@@ -148,13 +148,16 @@ TEST(VariantFactorisedSelfAttention, PackedBatchEqualsEachClipAlone) {
 }
 
 TEST(VariantFactorisedSelfAttention, SetKernelReachesBothSteps) {
-  register_counting_kernel();
+  CountingAttentionCpu counting;
+  ScopedCpuBackend installed(&counting);
   auto layer = make_factorised(8, 2, 21);
   auto norm1 = make_norm1(8, 22);
-  layer->set_kernel("test_counting");
-  counting_kernel_calls() = 0;
+  layer->set_kernel("reference");  // the plain kernel: no step calls the backend's attention
   layer->update(ops::randn({8, 8}), TokenLayout::dense(1, Grid{2, 2, 2}), *norm1);
-  EXPECT_EQ(counting_kernel_calls(), 2);
+  EXPECT_EQ(counting.calls, 0);
+  layer->set_kernel("tiled");  // the CPU backend's attention
+  layer->update(ops::randn({8, 8}), TokenLayout::dense(1, Grid{2, 2, 2}), *norm1);
+  EXPECT_EQ(counting.calls, 2);
 }
 
 TEST(VariantFactorisedSelfAttention, GradcheckEveryParameterAndTheInputInBothOrders) {

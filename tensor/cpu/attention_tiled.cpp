@@ -1,4 +1,5 @@
-#include "nn/attention/tiled_cpu.h"
+// The tiled (FlashAttention-style) attention kernel of the CPU backend: the algorithm is in attention.h.
+#include "tensor/cpu/attention.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,25 +7,24 @@
 #include <stdexcept>
 #include <vector>
 
-#include "autograd/node.h"
 #include "tensor/cpu/fast_math.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/ops.h"
 
-namespace glance::nn {
+namespace glance::cpu {
 
 namespace {
 
 // C[M, N] = alpha * op(A) op(B) + beta * C, row-major with leading dimensions (tensor/cpu/gemm.h).
 inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  cpu::sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 inline void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
                  const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
-  cpu::dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  dgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
-inline float exp_of(float x) { return cpu::fast_exp(x); }
+inline float exp_of(float x) { return fast_exp(x); }
 inline double exp_of(double x) { return std::exp(x); }
 
 // Row helpers written with 16 independent lanes, so the compiler turns them into SIMD code (a plain
@@ -183,43 +183,58 @@ void backward_all(const Tensor& q, const Tensor& k, const Tensor& v, const Tenso
   });
 }
 
-}  // namespace
-
-Tensor tiled_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const TokenLayout& layout,
-                       double scale, TiledBlocks blocks) {
+void check_blocks(const TiledBlocks& blocks) {
   if (blocks.rows < 1 || blocks.cols < 1 || blocks.backward < 1) {
-    throw std::invalid_argument("tiled_attention: block sizes must be >= 1, got " + std::to_string(blocks.rows) +
+    throw std::invalid_argument("tiled attention: block sizes must be >= 1, got " + std::to_string(blocks.rows) +
                                 " x " + std::to_string(blocks.cols) + ", backward " + std::to_string(blocks.backward));
   }
-  if (q_in.dim() != 3 || k_in.shape() != q_in.shape() || v_in.shape() != q_in.shape() ||
-      q_in.size(1) != layout.total_tokens()) {
-    throw std::invalid_argument("tiled_attention: expected q, k, v of one shape [H, " +
-                                std::to_string(layout.total_tokens()) + ", d], got " + shape_str(q_in.shape()) + ", " +
-                                shape_str(k_in.shape()) + ", " + shape_str(v_in.shape()));
-  }
-  const DType dtype = q_in.dtype();
-  if ((dtype != DType::Float32 && dtype != DType::Float64) || k_in.dtype() != dtype || v_in.dtype() != dtype) {
-    throw std::invalid_argument("tiled_attention: expected float32 or float64 q, k, v of one dtype");
-  }
-  if (!q_in.device().is_cpu()) throw std::invalid_argument("tiled_attention: a CPU kernel, got " + q_in.device().str());
-  const Tensor q = ops::contiguous(q_in), k = ops::contiguous(k_in), v = ops::contiguous(v_in);
-  const std::vector<int64_t> offsets = layout.offsets();
-  // The clips tile [0, N): every row of out and lse is written.
-  Tensor out = Tensor::empty(q.shape(), dtype, q.device());
-  const Tensor lse = Tensor::empty({q.size(0), q.size(1)}, dtype, q.device());
-  if (dtype == DType::Float32) forward_all<float>(q, k, v, out, lse, offsets, scale, blocks);
-  else forward_all<double>(q, k, v, out, lse, offsets, scale, blocks);
-
-  autograd::record("tiled_attention", {q_in, k_in, v_in}, out,
-                   [q, k, v, o = out.detach(), lse, offsets, scale, b = blocks.backward](const Tensor& g) -> std::vector<Tensor> {
-    const Tensor dout = ops::contiguous(g);
-    Tensor dq = Tensor::empty(q.shape(), q.dtype(), q.device()), dk = Tensor::empty(q.shape(), q.dtype(), q.device()),
-           dv = Tensor::empty(q.shape(), q.dtype(), q.device());
-    if (q.dtype() == DType::Float32) backward_all<float>(q, k, v, o, lse, dout, dq, dk, dv, offsets, scale, b);
-    else backward_all<double>(q, k, v, o, lse, dout, dq, dk, dv, offsets, scale, b);
-    return {dq, dk, dv};
-  });
-  return out;
 }
 
-}  // namespace glance::nn
+}  // namespace
+
+void check_attention_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const std::vector<int64_t>& offsets) {
+  const int64_t tokens = offsets.empty() ? 0 : offsets.back();
+  if (q.dim() != 3 || k.shape() != q.shape() || v.shape() != q.shape() || q.size(1) != tokens) {
+    throw std::invalid_argument("attention (CPU): expected q, k, v of one shape [H, " + std::to_string(tokens) +
+                                ", d], got " + shape_str(q.shape()) + ", " + shape_str(k.shape()) + ", " +
+                                shape_str(v.shape()));
+  }
+  const DType dtype = q.dtype();
+  if ((dtype != DType::Float32 && dtype != DType::Float64) || k.dtype() != dtype || v.dtype() != dtype) {
+    throw std::invalid_argument("attention (CPU): expected float32 or float64 q, k, v of one dtype");
+  }
+  if (!q.device().is_cpu()) throw std::invalid_argument("attention (CPU): a CPU kernel, got " + q.device().str());
+  if (!q.is_contiguous() || !k.is_contiguous() || !v.is_contiguous()) {
+    throw std::invalid_argument("attention (CPU): expected contiguous q, k, v");
+  }
+}
+
+AttentionForwardResult tiled_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                               const std::vector<int64_t>& offsets, double scale, TiledBlocks blocks) {
+  check_blocks(blocks);
+  check_attention_inputs(q, k, v, offsets);
+  // The clips tile [0, N): every row of out and lse is written.
+  const Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
+  const Tensor lse = Tensor::empty({q.size(0), q.size(1)}, q.dtype(), q.device());
+  if (q.dtype() == DType::Float32) forward_all<float>(q, k, v, out, lse, offsets, scale, blocks);
+  else forward_all<double>(q, k, v, out, lse, offsets, scale, blocks);
+  return {out, {lse}};
+}
+
+AttentionGradients tiled_attention_backward(const Tensor& dout_in, const Tensor& q, const Tensor& k, const Tensor& v,
+                                            const AttentionForwardResult& forward,
+                                            const std::vector<int64_t>& offsets, double scale, TiledBlocks blocks) {
+  check_blocks(blocks);
+  check_attention_inputs(q, k, v, offsets);
+  const Tensor dout = ops::contiguous(ops::to_dtype(dout_in, q.dtype()));
+  const Tensor o = ops::contiguous(forward.out), lse = ops::contiguous(forward.saved.at(0));
+  AttentionGradients g;
+  g.dq = Tensor::empty(q.shape(), q.dtype(), q.device());
+  g.dk = Tensor::empty(q.shape(), q.dtype(), q.device());
+  g.dv = Tensor::empty(q.shape(), q.dtype(), q.device());
+  if (q.dtype() == DType::Float32) backward_all<float>(q, k, v, o, lse, dout, g.dq, g.dk, g.dv, offsets, scale, blocks.backward);
+  else backward_all<double>(q, k, v, o, lse, dout, g.dq, g.dk, g.dv, offsets, scale, blocks.backward);
+  return g;
+}
+
+}  // namespace glance::cpu
