@@ -63,44 +63,6 @@ PackedClips tokenize_for(const std::vector<Tensor>& clips, const TokenizerConfig
   return tokenize_batch(ops::to_device(ops::stack(clips, 0), device), tokenizer, &drop);
 }
 
-std::string run_config_json(const ModelConfig& model, const TokenizerConfig& t, const std::vector<std::string>& names) {
-  nn::Json tok = nn::Json::object();
-  tok.set("tubelet", t.tubelet).set("patch", t.patch).set("tau", t.tau);
-  tok.set("policy", policy_name(t.policy)).set("compare", compare_name(t.compare));
-  nn::Json classes = nn::Json::array();
-  for (const auto& n : names) classes.push_back(n);
-  nn::Json j = nn::Json::object();
-  j.set("model", nn::Json::parse(model.to_json())).set("tokenizer", tok).set("classes", classes);
-  return j.dump();
-}
-
-RunConfig parse_run_config(const std::string& json) {
-  const nn::Json j = nn::Json::parse(json);
-  RunConfig c;
-  c.model = ModelConfig::from_json(j["model"].dump());
-  const nn::Json& t = j["tokenizer"];
-  c.tokenizer.tubelet = t["tubelet"].as_int64();
-  c.tokenizer.patch = t["patch"].as_int64();
-  c.tokenizer.tau = t["tau"].as_double();
-  c.tokenizer.policy = parse_drop_policy(t["policy"].as_string());
-  c.tokenizer.compare = parse_compare_mode(t["compare"].as_string());
-  for (const auto& n : j["classes"].as_array()) c.class_names.push_back(n.as_string());
-  return c;
-}
-
-RunConfig read_run_config(const std::string& path) {
-  const nn::SafetensorsFile file = nn::load_safetensors(path);
-  auto it = file.metadata.find("glance.config");
-  if (it == file.metadata.end()) {
-    throw std::runtime_error("checkpoint '" + path + "' has no glance.config metadata (not written by glance train?)");
-  }
-  try {
-    return parse_run_config(it->second);
-  } catch (const std::exception& e) {
-    throw std::runtime_error("checkpoint '" + path + "': bad glance.config: " + e.what());
-  }
-}
-
 Trainer::Trainer(TrainOptions options, const VideoDataset& train, const VideoDataset* val)
     : options_(std::move(options)), train_(train), val_(val) {
   if (options_.model.classes != static_cast<int64_t>(train_.class_names().size())) {
@@ -155,6 +117,11 @@ RunResult Trainer::run() {
   if (!o.load_path.empty()) {
     const nn::TrainingProgress p = nn::load_training_state(o.load_path, *model_, *optimizer_);
     step = p.step;
+    if (step > total) {
+      throw std::invalid_argument("checkpoint '" + o.load_path + "' is at step " + std::to_string(step) +
+                                  " but this run has " + std::to_string(total) + " steps (--steps, or --epochs x " +
+                                  std::to_string(per_epoch) + " batches)");
+    }
     std::cout << "resumed from " << o.load_path << " at step " << step << "\n";
   }
   const std::string config_json = run_config_json(o.model, o.tokenizer, train_.class_names());

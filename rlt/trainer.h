@@ -19,6 +19,7 @@
 #include "nn/optim/adamw.h"
 #include "nn/optim/loss_scaler.h"
 #include "rlt/model.h"
+#include "rlt/run_config.h"
 #include "rlt/tokenizer.h"
 #include "rlt/video_dataset.h"
 
@@ -68,17 +69,6 @@ struct RunResult {
   int64_t skipped_steps = 0;          // with loss scaling: steps skipped because a gradient overflowed
   EvalResult val;
 };
-
-// The checkpoint's "glance.config" text: model, tokenizer and class names, as JSON.
-std::string run_config_json(const ModelConfig& model, const TokenizerConfig& tokenizer,
-                            const std::vector<std::string>& class_names);
-struct RunConfig {
-  ModelConfig model;
-  TokenizerConfig tokenizer;
-  std::vector<std::string> class_names;
-};
-RunConfig parse_run_config(const std::string& json);
-RunConfig read_run_config(const std::string& checkpoint_path);  // throws naming the file
 
 class Trainer {
  public:

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/resume.h"
 #include "nn/json.h"
 #include "nn/training_state.h"
 
@@ -24,14 +25,28 @@ int run_train(int argc, char** argv) {
 
   rlt::TrainOptions o;
   o.device = device_from(a);
-  o.model = model_from(a);
-  o.model.attention_kernel = attention_kernel_for(a, o.device);
-  o.tokenizer = tokenizer_from(a, o.model);
+  o.load_path = a.str("load");
+  const bool resuming = !o.load_path.empty();
+  rlt::RunConfig saved;
+  if (resuming) {
+    // The checkpoint's config is validated, and the options checked against it, before anything is built.
+    saved = rlt::read_run_config(o.load_path);
+    o.model = model_to_resume(a, saved, o.load_path, o.device);
+    if (a.given("attention-kernel") || a.given("precision")) o.model.attention_kernel = attention_kernel_for(a, o.device);
+    o.tokenizer = tokenizer_options_over(a, o.model, saved.tokenizer);
+  } else {
+    o.model = model_from(a);
+    o.model.attention_kernel = attention_kernel_for(a, o.device);
+    o.tokenizer = tokenizer_from(a, o.model);
+  }
   Datasets data = datasets_from(a, o.model);
+  if (resuming && data.train->class_names() != saved.class_names) {
+    throw std::invalid_argument("the classes of " + data.train->describe() + " differ from those of the checkpoint '" +
+                                o.load_path + "'");
+  }
   o.model.classes = static_cast<int64_t>(data.train->class_names().size());
   optimizer_options_from(a, o);
   o.save_path = a.str("save");
-  o.load_path = a.str("load");
   o.metrics_path = a.str("metrics");
   o.eval_every = a.integer("eval-every");
   o.progress = a.on("progress");

@@ -64,8 +64,7 @@ void add_optimizer_options(Args& a, int64_t epochs, int64_t batch_size, const st
                                 "fp32 weights; fp16 adds dynamic loss scaling)");
 }
 
-rlt::ModelConfig model_from(const Args& a) {
-  rlt::ModelConfig m = rlt::model_preset(a.str("preset"));
+rlt::ModelConfig model_options_over(const Args& a, rlt::ModelConfig m) {
   if (a.given("dim")) m.dim = a.integer("dim");
   if (a.given("depth")) m.depth = a.integer("depth");
   if (a.given("heads")) m.heads = a.integer("heads");
@@ -73,17 +72,19 @@ rlt::ModelConfig model_from(const Args& a) {
   if (a.given("size")) m.image_size = a.integer("size");
   if (a.given("tubelet")) m.tubelet = a.integer("tubelet");
   if (a.given("patch")) m.patch = a.integer("patch");
-  m.pos_encoding = a.on("pos-encoding");
-  m.length_encoding = a.on("length-encoding");
-  m.pos_kind = a.str("pos-kind");
-  m.attention = a.str("attention");
-  m.embed_init = a.str("embed-init");
-  m.attention_kernel = a.str("attention-kernel");
-  m.attention_options = parse_attention_options(a.str("attention-options"));
-  nn::attention_variant(m.attention);  // an unknown name fails here, listing the known ones
-  m.validate();
+  // The options' defaults are ModelConfig's: only a given option changes `m`.
+  if (a.given("pos-encoding")) m.pos_encoding = a.on("pos-encoding");
+  if (a.given("length-encoding")) m.length_encoding = a.on("length-encoding");
+  if (a.given("pos-kind")) m.pos_kind = a.str("pos-kind");
+  if (a.given("attention")) m.attention = a.str("attention");
+  if (a.given("embed-init")) m.embed_init = a.str("embed-init");
+  if (a.given("attention-kernel")) m.attention_kernel = a.str("attention-kernel");
+  if (a.given("attention-options")) m.attention_options = parse_attention_options(a.str("attention-options"));
+  m.validate();  // sizes in range, names known: nothing is allocated for a model before this passed
   return m;
 }
+
+rlt::ModelConfig model_from(const Args& a) { return model_options_over(a, rlt::model_preset(a.str("preset"))); }
 
 std::map<std::string, double> parse_attention_options(const std::string& text) {
   std::map<std::string, double> options;
@@ -122,12 +123,18 @@ void optimizer_options_from(const Args& a, rlt::TrainOptions& o) {
 
 rlt::TokenizerConfig tokenizer_from(const Args& a, const rlt::ModelConfig& m) {
   rlt::TokenizerConfig t;
-  t.tubelet = m.tubelet;
-  t.patch = m.patch;
   t.tau = a.number("tau");
   t.policy = a.on("rlt") ? rlt::DropPolicy::RLT : rlt::DropPolicy::Dense;
+  return tokenizer_options_over(a, m, t);
+}
+
+rlt::TokenizerConfig tokenizer_options_over(const Args& a, const rlt::ModelConfig& m, rlt::TokenizerConfig t) {
+  t.tubelet = m.tubelet;
+  t.patch = m.patch;
+  if (a.given("tau")) t.tau = a.number("tau");
+  if (a.given("rlt")) t.policy = a.on("rlt") ? rlt::DropPolicy::RLT : rlt::DropPolicy::Dense;
   if (a.given("drop")) t.policy = rlt::parse_drop_policy(a.str("drop"));
-  t.compare = rlt::parse_compare_mode(a.str("compare"));
+  if (a.given("compare")) t.compare = rlt::parse_compare_mode(a.str("compare"));
   return t;
 }
 

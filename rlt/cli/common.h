@@ -16,13 +16,17 @@ void add_tokenizer_options(Args& args);
 void add_data_options(Args& args, int64_t train_clips, int64_t val_clips);
 void add_optimizer_options(Args& args, int64_t epochs, int64_t batch_size, const std::string& lr);
 
-rlt::ModelConfig model_from(const Args& args);
+rlt::ModelConfig model_from(const Args& args);  // the preset with the options given over it, validated
+// `base` with the model options that were given over it (the others leave it as it is), validated.
+rlt::ModelConfig model_options_over(const Args& args, rlt::ModelConfig base);
 // "landmarks=8,iterations=6" -> {landmarks: 8, iterations: 6}; throws naming a malformed item.
 std::map<std::string, double> parse_attention_options(const std::string& text);
 // The options of add_optimizer_options (epochs, steps, batch size, lr, weight decay, label smoothing,
 // seed) into `options`.
 void optimizer_options_from(const Args& args, rlt::TrainOptions& options);
 rlt::TokenizerConfig tokenizer_from(const Args& args, const rlt::ModelConfig& model);
+// `base` with the tokenizer options that were given over it; tubelet and patch are the model's.
+rlt::TokenizerConfig tokenizer_options_over(const Args& args, const rlt::ModelConfig& model, rlt::TokenizerConfig base);
 rlt::SyntheticVideoConfig synthetic_from(const Args& args, const rlt::ModelConfig& model, int64_t count, uint64_t seed);
 rlt::FolderOptions folder_from(const Args& args, const rlt::ModelConfig& model);
 
