@@ -43,13 +43,13 @@ void check_counters_consistent(int64_t step, int64_t epoch, int64_t optimizer_st
   }
 }
 
-void check_all_finite(const std::map<std::string, Tensor>& tensors, const std::string& path) {
+void check_all_finite(const std::map<std::string, Tensor>& tensors, const std::string& path, const std::string& context) {
   for (const auto& [name, t] : tensors) {
     if (!is_floating(t.dtype())) continue;
     const std::vector<double> values = ops::to_dtype(ops::contiguous(t), DType::Float64).to_vector<double>();
     for (size_t i = 0; i < values.size(); ++i) {
       if (!std::isfinite(values[i])) {
-        throw std::runtime_error("load_training_state: " + path + ": tensor '" + name + "' is not finite (element " +
+        throw std::runtime_error(context + ": " + path + ": tensor '" + name + "' is not finite (element " +
                                  std::to_string(i) + " is " + std::to_string(values[i]) + ")");
       }
     }

@@ -17,7 +17,8 @@ uint64_t metadata_counter(const std::map<std::string, std::string>& metadata, co
                           const std::string& path, uint64_t most);
 // The optimizer steps at most once per training step, and an epoch has at least one step.
 void check_counters_consistent(int64_t step, int64_t epoch, int64_t optimizer_steps, const std::string& path);
-// Throws naming the file, the tensor and the first element that is NaN or infinite.
-void check_all_finite(const std::map<std::string, Tensor>& tensors, const std::string& path);
+// Throws "<context>: <path>: tensor '<name>' is not finite (...)" naming the first element that is NaN or
+// infinite. Loading refuses such a file, and saving refuses to write such a state.
+void check_all_finite(const std::map<std::string, Tensor>& tensors, const std::string& path, const std::string& context);
 
 }  // namespace glance::nn

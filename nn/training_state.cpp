@@ -46,6 +46,8 @@ void save_training_state(const std::string& path, const Module& model, const Opt
       {"glance.rng_seed", std::to_string(rng.seed)},
       {"glance.rng_offset", std::to_string(rng.offset)},
   };
+  // A NaN state is never written: it would replace the last good checkpoint with one that cannot train.
+  check_all_finite(tensors, path, "save_training_state: refusing to write a non-finite state");
   save_safetensors(path, tensors, meta);
 }
 
@@ -63,7 +65,7 @@ TrainingProgress load_training_state(const std::string& path, Module& model, Opt
   const int64_t optimizer_steps = counters.optimizer_steps;
   PhiloxState rng{metadata_counter(file.metadata, "glance.rng_seed", path, UINT64_MAX),
                   metadata_counter(file.metadata, "glance.rng_offset", path, UINT64_MAX)};
-  check_all_finite(file.tensors, path);
+  check_all_finite(file.tensors, path, "load_training_state");
   progress.config = file.metadata.count("glance.config") ? file.metadata.at("glance.config") : "";
   // Each load_* validates everything before it changes anything. The model goes first; if the
   // optimizer then turns out not to match, the model's previous values are put back.
@@ -91,7 +93,7 @@ TrainingProgress load_model_from_training_state(const std::string& path, Module&
     if (name.rfind(kOptimizerPrefix, 0) != 0) model_part[name] = t;
   }
   const Counters counters = read_counters(file, path, /*required=*/false);
-  check_all_finite(model_part, path);
+  check_all_finite(model_part, path, "load_model_from_training_state");
   try {
     model.load_state_dict(model_part, true);
   } catch (const std::exception& e) {

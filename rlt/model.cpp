@@ -14,14 +14,6 @@ namespace glance::rlt {
 
 namespace {
 
-// Sizes far beyond any video transformer glance can train: a config past them is a typo or a damaged file,
-// refused before a byte of the model is allocated (a depth of 10^6 would otherwise build a million blocks).
-constexpr int64_t kMaxFrames = 1024, kMaxImageSize = 4096, kMaxClasses = 1'000'000;
-constexpr int64_t kMaxDim = 16384, kMaxDepth = 256;
-constexpr int64_t kMaxTokensPerClip = 1 << 20;        // the grid T' x H' x W' (ViT-B on 16 x 224^2: 1568)
-constexpr double kMaxParameters = 4e9;                // blocks and head, estimated from the sizes
-constexpr double kMaxMlpRatio = 64;
-
 // The softmax kernels a config may name: the CPU's and the CUDA build's (a CUDA checkpoint opens on the CPU
 // with its kernel mapped to a CPU one, rlt/cli/common.h).
 const std::vector<std::string> kKernelNames = {"reference", "tiled", "fused", "fused_deterministic", "fused_bf16",
@@ -45,9 +37,9 @@ void ModelConfig::validate() const {
                                   (v < 1 ? " must be >= 1" : " must be <= " + std::to_string(most)));
     }
   };
-  in_range("frames", frames, kMaxFrames), in_range("image_size", image_size, kMaxImageSize);
+  in_range("frames", frames, ModelLimits::frames), in_range("image_size", image_size, ModelLimits::image_size);
   in_range("channels", channels, 3), in_range("tubelet", tubelet, frames), in_range("patch", patch, image_size);
-  in_range("classes", classes, kMaxClasses), in_range("dim", dim, kMaxDim), in_range("depth", depth, kMaxDepth);
+  in_range("classes", classes, ModelLimits::classes), in_range("dim", dim, ModelLimits::dim), in_range("depth", depth, ModelLimits::depth);
   in_range("heads", heads, dim);
   if (frames % tubelet != 0) {
     throw std::invalid_argument("model config: frames = " + std::to_string(frames) + " is not divisible by tubelet = " +
@@ -62,24 +54,24 @@ void ModelConfig::validate() const {
                                 std::to_string(heads));
   }
   if (channels != 3) throw std::invalid_argument("model config: channels must be 3 (RGB frames)");
-  if (!(mlp_ratio > 0 && mlp_ratio <= kMaxMlpRatio)) {  // NaN fails too
+  if (!(mlp_ratio > 0 && mlp_ratio <= ModelLimits::mlp_ratio)) {  // NaN fails too
     throw std::invalid_argument("model config: mlp_ratio = " + std::to_string(mlp_ratio) + " must be in (0, " +
-                                std::to_string(int(kMaxMlpRatio)) + "]");
+                                std::to_string(int(ModelLimits::mlp_ratio)) + "]");
   }
   if (!(drop_path >= 0 && drop_path < 1)) {
     throw std::invalid_argument("model config: drop_path = " + std::to_string(drop_path) + " must be in [0, 1)");
   }
   const int64_t tokens = grid().size();  // each factor <= 4096 here: no overflow
-  if (tokens > kMaxTokensPerClip) {
+  if (tokens > ModelLimits::tokens_per_clip) {
     throw std::invalid_argument("model config: " + std::to_string(tokens) + " tokens per clip (frames / tubelet x (" +
-                                "image_size / patch)^2) exceed " + std::to_string(kMaxTokensPerClip));
+                                "image_size / patch)^2) exceed " + std::to_string(ModelLimits::tokens_per_clip));
   }
   const double parameters = double(depth) * (4.0 + 2.0 * mlp_ratio) * double(dim) * double(dim) + double(classes) * double(dim);
-  if (parameters > kMaxParameters) {
+  if (parameters > ModelLimits::parameters) {
     throw std::invalid_argument("model config: dim = " + std::to_string(dim) + ", depth = " + std::to_string(depth) +
                                 " and classes = " + std::to_string(classes) + " make about " +
                                 std::to_string(int64_t(parameters / 1e6)) + " million parameters (at most " +
-                                std::to_string(int64_t(kMaxParameters / 1e6)) + " million)");
+                                std::to_string(int64_t(ModelLimits::parameters / 1e6)) + " million)");
   }
   check_one_of("pos_kind", pos_kind, {"3d", "1d"});
   check_one_of("embed_init", embed_init, {"random", "central"});

@@ -41,6 +41,9 @@ Generator example_generator(uint64_t seed, uint64_t stream, uint64_t counter) {
   return gen;
 }
 
+// "NaN", "+inf", "-inf": glibc prints a NaN as "nan" or "-nan" by its sign bit, which means nothing here.
+std::string non_finite_text(double v) { return std::isnan(v) ? "NaN" : (v > 0 ? "+inf" : "-inf"); }
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -179,15 +182,19 @@ RunResult Trainer::run() {
       } else {
         loss.backward();
       }
+      Tensor grad_norm;  // float64 [] on the device; read with the loss below
       if (update) {
         // Clipped on the device: reading the norm would wait for the whole backward pass.
-        if (o.clip_grad > 0) nn::clip_grad_norm_on_device(model_->parameters(), o.clip_grad);
+        grad_norm = o.clip_grad > 0 ? nn::clip_grad_norm_on_device(model_->parameters(), o.clip_grad)
+                                    : nn::grad_norm_on_device(model_->parameters());
         optimizer_->step();
       }
       ++step;
 
       const nn::LossAndAccuracy readout = nn::read_loss_and_accuracy(loss, logits, batch->labels);  // one read
       const double l = readout.loss, acc = readout.accuracy;
+      // The queue has drained for the read above: the norm's read costs no wait.
+      const double norm = grad_norm.defined() ? grad_norm.item() : 0.0;
       const int64_t b = batch->labels.numel();
       kept_tokens += batch->packed.layout.total_tokens();
       grid_tokens += batch->packed.grid_tokens;
@@ -204,6 +211,14 @@ RunResult Trainer::run() {
             .set("clips_per_s", double(result.clips) / std::max(elapsed, 1e-9));
         if (scaler) line.set("loss_scale", scaler->scale_value()).set("skipped", !update);
         log->write(line);
+      }
+      // A NaN or infinity reaches every weight within a step or two: stop here, before any save, so the last
+      // checkpoint written stays the last good state (the metrics log keeps this step's line, its loss null).
+      if (!std::isfinite(l) || !std::isfinite(norm)) {
+        throw NonFiniteTraining("step " + std::to_string(step) + ": the " +
+                                (!std::isfinite(l) ? "loss is " + non_finite_text(l) : "gradient norm is " + non_finite_text(norm)) +
+                                "; training stopped without saving" +
+                                (o.save_path.empty() ? "" : " (" + o.save_path + " keeps the last good state)"));
       }
     }
     const bool epoch_done = step % per_epoch == 0;

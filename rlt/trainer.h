@@ -7,13 +7,15 @@
 //     backward; clip the gradient norm; AdamW step with linear warm-up then cosine decay
 //     (with loss_scaling: the loss is scaled before backward and the gradients unscaled after; a step whose
 //      gradients overflowed is skipped: nn/optim/loss_scaler.h)
-//   every step: a progress bar line and a JSON line in the metrics log
+//   every step: a progress bar line and a JSON line in the metrics log; a loss or gradient norm that is NaN
+//     or infinite stops the run there (NonFiniteTraining), before anything is saved
 //
 // Throughput (clips/s) counts training clips over the wall time of the training loop, data loading and
 // tokenization included (they overlap with compute on the loader's thread).
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "nn/optim/adamw.h"
@@ -49,6 +51,13 @@ struct TrainOptions {
                                 // still spans all the steps, so a resumed run continues it exactly
   bool progress = true;
   std::string name = "train";   // shown in the progress bar and in the metrics
+};
+
+// Thrown when a step's loss or gradient norm is NaN or infinite: training stops at that step, and nothing of
+// the state it produced is written (the last checkpoint on disk is the last good one).
+class NonFiniteTraining : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 struct EvalResult {

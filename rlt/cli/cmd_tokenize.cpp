@@ -15,12 +15,12 @@ int run_tokenize(int argc, char** argv) {
          "Cut a folder of frames into clips (the consecutive full windows of F*I frames: clip k uses frames\n"
          "k*F*I + j*I, j < F), tokenize each and count what run-length tokenization keeps.");
   a.positional("FRAMES_DIR", "a folder of frames (PNG/JPG/BMP), sorted by name");
-  a.option("frames-per-clip", "16", "F: frames per clip");
-  a.option("interval", "1", "I: take every I-th frame");
-  a.option("tau", "0.1", "keep a tubelet iff its static score is > tau");
-  a.option("patch", "16", "tubelet side in pixels");
-  a.option("tubelet", "2", "frames per tubelet");
-  a.option("size", "0", "centre-crop and resize frames to size x size (0: keep the frames' size)");
+  a.option("frames-per-clip", "16", "F: frames per clip", Range::integers(1, rlt::ModelLimits::frames));
+  a.option("interval", "1", "I: take every I-th frame", Range::integers(1, 10000));
+  a.option("tau", "0.1", "keep a tubelet iff its static score is > tau", Range::numbers(0, 1000));
+  a.option("patch", "16", "tubelet side in pixels", Range::integers(1, rlt::ModelLimits::image_size));
+  a.option("tubelet", "2", "frames per tubelet", Range::integers(1, rlt::ModelLimits::frames));
+  a.option("size", "0", "centre-crop and resize frames to size x size (0: keep the frames' size)", Range::integers(0, rlt::ModelLimits::image_size));
   a.option("compare", "adjacent", "adjacent (the paper) or anchor (the run's first tubelet)");
   a.flag("json", "print one JSON object instead of a line per clip");
   if (!a.parse(argc, argv)) return 0;
@@ -56,16 +56,16 @@ int run_tokenize(int argc, char** argv) {
 int run_generate(int argc, char** argv) {
   Args a("glance generate", "Write clips of the built-in dataset as PNG frames: OUT/<class>/clip_<i>/<frame>.png.");
   a.option("out", "data/builtin", "output folder");
-  a.option("first", "0", "index of the first clip");
-  a.option("count", "16", "clips to write");
-  a.option("seed", "0", "dataset seed (glance train's training clips use 2*seed+1, validation 2*seed+2)");
-  a.option("frames", "16", "frames per clip");
-  a.option("size", "32", "frame side in pixels");
-  a.option("objects", "1", "moving objects per clip");
-  a.option("object-size", "8", "object side in pixels");
-  a.option("speed", "1", "object speed, pixels per frame");
-  a.option("pan", "0", "camera pan, pixels per frame");
-  a.option("noise", "0", "sensor noise std, grey levels");
+  a.option("first", "0", "index of the first clip", Range::integers(0, 10000000));
+  a.option("count", "16", "clips to write", Range::integers(1, 1000000));
+  a.option("seed", "0", "dataset seed (glance train's training clips use 2*seed+1, validation 2*seed+2)", Range::integers(0, INT64_MAX));
+  a.option("frames", "16", "frames per clip", Range::integers(2, rlt::ModelLimits::frames));
+  a.option("size", "32", "frame side in pixels", Range::integers(8, rlt::ModelLimits::image_size));
+  a.option("objects", "1", "moving objects per clip", Range::integers(1, 64));
+  a.option("object-size", "8", "object side in pixels", Range::integers(2, rlt::ModelLimits::image_size));
+  a.option("speed", "1", "object speed, pixels per frame", Range::numbers(0, 1000));
+  a.option("pan", "0", "camera pan, pixels per frame", Range::numbers(0, 1000));
+  a.option("noise", "0", "sensor noise std, grey levels", Range::numbers(0, 255));
   if (!a.parse(argc, argv)) return 0;
   rlt::SyntheticVideoConfig c;
   c.count = a.integer("first") + a.integer("count");

@@ -19,7 +19,7 @@ int run_train(int argc, char** argv) {
   a.option("save", "", "write the training state (model, optimizer, step, RNG) to this safetensors file");
   a.option("load", "", "resume from a training state written by --save");
   a.option("metrics", "runs/train.metrics.jsonl", "JSON Lines metrics log (one line per step)");
-  a.option("eval-every", "0", "> 0: evaluate every this many epochs too");
+  a.option("eval-every", "0", "> 0: evaluate every this many epochs too", Range::integers(0, 1000000));
   a.flag("progress", true, "show a progress bar");
   if (!a.parse(argc, argv)) return 0;
 
@@ -63,10 +63,10 @@ int run_eval(int argc, char** argv) {
   Args a("glance eval", "Evaluate a checkpoint written by glance train --save; prints one JSON line.");
   a.option("load", "", "the checkpoint (required)");
   add_data_options(a, 2048, 512);
-  a.option("tau", "", "override the checkpoint's tau");
+  a.option("tau", "", "override the checkpoint's tau", Range::numbers(0, 1000));
   a.option("drop", "", "override the checkpoint's token policy (rlt, dense, random)");
-  a.option("seed", "0", "seed of the built-in dataset (validation clips use seed 2*seed+2, as in train)");
-  a.option("batch-size", "32", "clips per forward pass");
+  a.option("seed", "0", "seed of the built-in dataset (validation clips use seed 2*seed+2, as in train)", Range::integers(0, INT64_MAX));
+  a.option("batch-size", "32", "clips per forward pass", Range::integers(1, 65536));
   a.option("device", "cpu", "cpu or cuda");
   if (!a.parse(argc, argv)) return 0;
   const Device device = device_from(a);
@@ -102,7 +102,7 @@ int run_predict(int argc, char** argv) {
   Args a("glance predict", "Class probabilities for the clips of a folder of frames (one JSON line).");
   a.positional("CLIP_DIR", "a folder of frames (PNG/JPG/BMP, sorted by name)");
   a.option("load", "", "the checkpoint (required)");
-  a.option("interval", "1", "take every interval-th frame");
+  a.option("interval", "1", "take every interval-th frame", Range::integers(1, 10000));
   a.option("device", "cpu", "cpu or cuda");
   if (!a.parse(argc, argv)) return 0;
   const Device device = device_from(a);

@@ -12,11 +12,11 @@ namespace glance::cli {
 
 void add_model_options(Args& a, const std::string& preset) {
   a.option("preset", preset, "model preset: tiny (16 x 32 x 32 clips, dim 64), small (16 x 112 x 112, dim 192), base (ViT-B, 224)");
-  a.option("dim", "", "override the preset's embedding width");
-  a.option("depth", "", "override the preset's number of blocks");
-  a.option("heads", "", "override the preset's number of heads");
-  a.option("frames", "", "override the preset's frames per clip");
-  a.option("size", "", "override the preset's frame size (pixels; frames are size x size)");
+  a.option("dim", "", "override the preset's embedding width", Range::integers(1, rlt::ModelLimits::dim));
+  a.option("depth", "", "override the preset's number of blocks", Range::integers(1, rlt::ModelLimits::depth));
+  a.option("heads", "", "override the preset's number of heads", Range::integers(1, rlt::ModelLimits::dim));
+  a.option("frames", "", "override the preset's frames per clip", Range::integers(1, rlt::ModelLimits::frames));
+  a.option("size", "", "override the preset's frame size (pixels; frames are size x size)", Range::integers(1, rlt::ModelLimits::image_size));
   a.flag("pos-encoding", true, "add the sinusoidal positional encoding of each run's start");
   a.option("pos-kind", "3d", "positional table: 3d (factorised t, h, w) or 1d (VideoMAE's flat index, the paper)");
   a.flag("length-encoding", true, "add the learned run-length encoding");
@@ -29,36 +29,36 @@ void add_model_options(Args& a, const std::string& preset) {
 void add_tokenizer_options(Args& a) {
   a.flag("rlt", true, "drop static tubelets (--no-rlt: dense, every tubelet kept)");
   a.option("drop", "", "token policy: rlt, dense or random (random: RLT's token count at random places)");
-  a.option("tau", "0.1", "keep a tubelet iff its static score is > tau (ImageNet-normalised units)");
+  a.option("tau", "0.1", "keep a tubelet iff its static score is > tau (ImageNet-normalised units)", Range::numbers(0, 1000));
   a.option("compare", "adjacent", "adjacent (the paper: previous tubelet) or anchor (the run's first tubelet)");
-  a.option("tubelet", "", "override frames per tubelet (default: the preset's, 2)");
-  a.option("patch", "", "override the tubelet's side in pixels (default: the preset's, 16)");
+  a.option("tubelet", "", "override frames per tubelet (default: the preset's, 2)", Range::integers(1, rlt::ModelLimits::frames));
+  a.option("patch", "", "override the tubelet's side in pixels (default: the preset's, 16)", Range::integers(1, rlt::ModelLimits::image_size));
 }
 
 void add_data_options(Args& a, int64_t train_clips, int64_t val_clips) {
   a.option("data", "", "root/<class>/<clip>/<frames> to train on (default: the built-in dataset)");
   a.option("val-data", "", "validation frames in the same layout (default with --data: none)");
-  a.option("frames-per-clip", "", "frames sampled per clip from --data (default: the model's frames)");
-  a.option("interval", "4", "take every interval-th frame from --data");
-  a.option("eval-clips", "1", "clips per video at evaluation (softmax averaged)");
+  a.option("frames-per-clip", "", "frames sampled per clip from --data (default: the model's frames)", Range::integers(1, rlt::ModelLimits::frames));
+  a.option("interval", "4", "take every interval-th frame from --data", Range::integers(1, 10000));
+  a.option("eval-clips", "1", "clips per video at evaluation (softmax averaged)", Range::integers(1, 1000));
   a.flag("flip", true, "random horizontal flips when training on --data");
-  a.option("train-clips", std::to_string(train_clips), "built-in dataset: training clips");
-  a.option("val-clips", std::to_string(val_clips), "built-in dataset: validation clips");
-  a.option("objects", "1", "built-in dataset: moving objects per clip");
-  a.option("object-size", "8", "built-in dataset: object side in pixels");
-  a.option("speed", "1", "built-in dataset: object speed, pixels per frame");
-  a.option("pan", "0", "built-in dataset: camera pan, pixels per frame");
-  a.option("noise", "0", "built-in dataset: sensor noise std, grey levels");
+  a.option("train-clips", std::to_string(train_clips), "built-in dataset: training clips", Range::integers(1, 10000000));
+  a.option("val-clips", std::to_string(val_clips), "built-in dataset: validation clips", Range::integers(1, 10000000));
+  a.option("objects", "1", "built-in dataset: moving objects per clip", Range::integers(1, 64));
+  a.option("object-size", "8", "built-in dataset: object side in pixels", Range::integers(1, rlt::ModelLimits::image_size));
+  a.option("speed", "1", "built-in dataset: object speed, pixels per frame", Range::numbers(0, 1000));
+  a.option("pan", "0", "built-in dataset: camera pan, pixels per frame", Range::numbers(0, 1000));
+  a.option("noise", "0", "built-in dataset: sensor noise std, grey levels", Range::numbers(0, 255));
 }
 
 void add_optimizer_options(Args& a, int64_t epochs, int64_t batch_size, const std::string& lr) {
-  a.option("epochs", std::to_string(epochs), "passes over the training clips");
-  a.option("steps", "0", "> 0: train exactly this many steps instead");
-  a.option("batch-size", std::to_string(batch_size), "clips per step");
-  a.option("lr", lr, "peak learning rate (AdamW; linear warm-up, cosine decay)");
-  a.option("weight-decay", "0.05", "AdamW's decoupled weight decay");
-  a.option("label-smoothing", "0", "cross-entropy label smoothing");
-  a.option("seed", "0", "seed for init, shuffling, augmentation and the built-in dataset");
+  a.option("epochs", std::to_string(epochs), "passes over the training clips", Range::integers(1, 1000000));
+  a.option("steps", "0", "> 0: train exactly this many steps instead", Range::integers(0, 1000000000000));
+  a.option("batch-size", std::to_string(batch_size), "clips per step", Range::integers(1, 65536));
+  a.option("lr", lr, "peak learning rate (AdamW; linear warm-up, cosine decay)", Range::above(0, 10));
+  a.option("weight-decay", "0.05", "AdamW's decoupled weight decay", Range::numbers(0, 10));
+  a.option("label-smoothing", "0", "cross-entropy label smoothing", Range::numbers(0, 1));
+  a.option("seed", "0", "seed for init, shuffling, augmentation and the built-in dataset", Range::integers(0, INT64_MAX));
   a.option("device", "cpu", "cpu or cuda (cuda:N): where the model trains and the tokenizer runs");
   a.option("precision", "fp32", "attention core precision: fp32, or with --device cuda bf16 / fp16 (tensor cores; "
                                 "fp32 weights; fp16 adds dynamic loss scaling)");

@@ -129,9 +129,6 @@ TEST_F(CheckpointValidation, ModelSizesAreRangeCheckedBeforeAnythingIsAllocated)
   EXPECT_TRUE(refused(predict(bad()), {"bad.safetensors", "image_size = 16384"}));
   write_bad_config([](nn::Json& c) { nn::Json m = c["model"]; m.set("mlp_ratio", -4.0); c.set("model", m); });
   EXPECT_TRUE(refused(predict(bad()), {"bad.safetensors", "mlp_ratio"}));
-  // The same limits hold for the command line.
-  EXPECT_TRUE(refused(run_glance("train --depth 1000000 --steps 1"), {"depth = 1000000"}));
-  EXPECT_TRUE(refused(run_glance("train --size 16384 --steps 1"), {"image_size = 16384"}));
 }
 
 TEST_F(CheckpointValidation, UnknownNamesAndEnumValuesAreRefused) {

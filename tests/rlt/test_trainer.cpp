@@ -3,7 +3,10 @@
 // from its training state ends bit-identical to an uninterrupted one; the checkpoint reloads for eval.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <iostream>
 #include <unistd.h>
 #include <string>
@@ -133,6 +136,60 @@ TEST(Trainer, LabelOutsideTheModelsClassesIsNamed) {
     EXPECT_NE(what.find("label 8"), std::string::npos) << what;
     EXPECT_NE(what.find("[0, 8)"), std::string::npos) << what;
   }
+}
+
+// A dataset whose clip 5 is all NaN (a corrupt frame file decoded, a bad transform): the step that trains on it
+// has a NaN loss.
+class OneNaNClip : public VideoDataset {
+ public:
+  explicit OneNaNClip(const VideoDataset& inner) : inner_(inner) {}
+  int64_t size() const override { return inner_.size(); }
+  int64_t label(int64_t i) const override { return inner_.label(i); }
+  std::vector<std::string> class_names() const override { return inner_.class_names(); }
+  Tensor train_clip(int64_t i, Generator& gen) const override {
+    const Tensor clip = inner_.train_clip(i, gen);
+    return i == 5 ? ops::full(clip.shape(), std::nan(""), clip.dtype()) : clip;
+  }
+  Tensor eval_clip(int64_t i, int64_t view) const override { return inner_.eval_clip(i, view); }
+  std::string describe() const override { return "one-nan-clip"; }
+
+ private:
+  const VideoDataset& inner_;
+};
+
+std::string file_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A run resumed from a good checkpoint and saving over it (--load X --save X) meets a NaN at its first step:
+// it stops there naming the step and the loss, and X keeps the good state byte for byte (one batch per
+// epoch: without the check the epoch's end would save the NaN weights over it).
+TEST(Trainer, NonFiniteLossStopsTheRunAndKeepsTheGoodCheckpoint) {
+  const auto dir = std::filesystem::temp_directory_path() / ("glance_trainer_nan_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string state = (dir / "state.safetensors").string();
+  SyntheticClips clips(data_config(16, 1));
+  TrainOptions o = tiny_options();
+  o.batch_size = 16, o.steps = 2, o.save_path = state;
+  Trainer(o, clips, nullptr).run();
+  const std::string good = file_bytes(state);
+  ASSERT_FALSE(good.empty());
+
+  OneNaNClip poisoned(clips);
+  o.steps = 4, o.load_path = state;
+  Trainer resumed(o, poisoned, nullptr);
+  try {
+    resumed.run();
+    ADD_FAILURE() << "a NaN loss was trained on";
+  } catch (const NonFiniteTraining& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("step 3: the loss is NaN"), std::string::npos) << what;
+    EXPECT_NE(what.find(state), std::string::npos) << what;
+  }
+  EXPECT_EQ(file_bytes(state), good) << "the good checkpoint was overwritten";
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 1) << "a temporary file was left behind";
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
