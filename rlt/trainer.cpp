@@ -128,12 +128,19 @@ RunResult Trainer::run() {
     std::cout << "resumed from " << o.load_path << " at step " << step << "\n";
   }
   const std::string config_json = run_config_json(o.model, o.tokenizer, train_.class_names());
+  int64_t saved_step = -1;  // the step of the last save (an epoch's end and save_every can fall on one step)
   auto save = [&](int64_t epoch) {
-    if (!o.save_path.empty()) nn::save_training_state(o.save_path, *model_, *optimizer_, {step, epoch, config_json});
+    if (o.save_path.empty() || saved_step == step) return;
+    nn::save_training_state(o.save_path, *model_, *optimizer_, {step, epoch, config_json});
+    saved_step = step;
   };
 
   std::unique_ptr<nn::MetricsLog> log;
-  if (!o.metrics_path.empty()) log = std::make_unique<nn::MetricsLog>(o.metrics_path);
+  if (!o.metrics_path.empty()) {
+    // A resumed run continues its log from the checkpoint's step, so the log reads as one run.
+    log = o.load_path.empty() ? std::make_unique<nn::MetricsLog>(o.metrics_path)
+                              : std::make_unique<nn::MetricsLog>(o.metrics_path, step);
+  }
   std::ostream null_stream(nullptr);
   nn::ProgressBar bar(total - step, "clips", o.progress ? std::cout : null_stream);
 
@@ -149,7 +156,7 @@ RunResult Trainer::run() {
   std::unique_ptr<nn::LossScaler> scaler;
   if (o.loss_scaling) scaler = std::make_unique<nn::LossScaler>(o.loss_scaler);
   model_->train();
-  const int64_t last = o.stop_at > 0 ? std::min(o.stop_at, total) : total;
+  int64_t last = o.stop_at > 0 ? std::min(o.stop_at, total) : total;
   for (int64_t epoch = step / per_epoch; step < last; ++epoch) {
     epoch_now = epoch;
     loader.start_epoch(epoch);
@@ -220,6 +227,11 @@ RunResult Trainer::run() {
                                 "; training stopped without saving" +
                                 (o.save_path.empty() ? "" : " (" + o.save_path + " keeps the last good state)"));
       }
+      if (o.save_every > 0 && step % o.save_every == 0) save(step / per_epoch);
+      if (o.stop_requested != nullptr && o.stop_requested->load()) {
+        result.stopped_early = true;
+        last = step;  // the save below the loop writes this step
+      }
     }
     const bool epoch_done = step % per_epoch == 0;
     if (epoch_done) save(epoch + 1);
@@ -234,6 +246,7 @@ RunResult Trainer::run() {
   bar.finish();
   result.seconds = seconds_since(start) - eval_seconds;
   result.steps = step - start_step;
+  result.last_step = step;
   result.clips_per_s = double(result.clips) / std::max(result.seconds, 1e-9);
   result.kept_fraction = grid_tokens > 0 ? double(kept_tokens) / double(grid_tokens) : 0.0;
   result.final_loss = recent > 0 ? recent_loss / double(recent) : 0.0;

@@ -7,12 +7,14 @@
 //     backward; clip the gradient norm; AdamW step with linear warm-up then cosine decay
 //     (with loss_scaling: the loss is scaled before backward and the gradients unscaled after; a step whose
 //      gradients overflowed is skipped: nn/optim/loss_scaler.h)
-//   every step: a progress bar line and a JSON line in the metrics log; a loss or gradient norm that is NaN
+//   every step: a progress bar line and a JSON line in the metrics log; a save every save_every steps and at
+//     each epoch's end; a loss or gradient norm that is NaN
 //     or infinite stops the run there (NonFiniteTraining), before anything is saved
 //
 // Throughput (clips/s) counts training clips over the wall time of the training loop, data loading and
 // tokenization included (they overlap with compute on the loader's thread).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
@@ -46,7 +48,10 @@ struct TrainOptions {
   int64_t eval_every = 0;       // > 0: evaluate every this many epochs too (metrics get "val_acc")
   std::string metrics_path;     // JSON Lines; empty: none
   std::string save_path;        // training state written at the end (and each epoch); empty: none
-  std::string load_path;        // resume from this training state; empty: start fresh
+  int64_t save_every = 0;       // > 0: also every this many steps (a crash loses fewer than this many)
+  std::string load_path;        // resume from this training state (bit-exact on the CPU: data order,
+                                // augmentation, random generators, schedule); the metrics log is continued
+  const std::atomic<bool>* stop_requested = nullptr;  // set (by a signal handler): finish the step, save, stop
   int64_t stop_at = 0;          // > 0: stop after this step (saving), as if interrupted; the schedule
                                 // still spans all the steps, so a resumed run continues it exactly
   bool progress = true;
@@ -76,6 +81,8 @@ struct RunResult {
   double peak_memory_mb = 0;          // most tensor bytes held during training, above what was held before
   double loss_scale = 0;              // with loss scaling: the scale at the end (else 0)
   int64_t skipped_steps = 0;          // with loss scaling: steps skipped because a gradient overflowed
+  bool stopped_early = false;         // stop_requested was set: the run ended after last_step, saved
+  int64_t last_step = 0;              // the step count at the end (a resumed run's earlier steps included)
   EvalResult val;
 };
 

@@ -5,6 +5,8 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/resume.h"
+#include "cli/stop_signals.h"
+#include "nn/atomic_file.h"
 #include "nn/json.h"
 #include "nn/training_state.h"
 
@@ -16,8 +18,11 @@ int run_train(int argc, char** argv) {
   add_tokenizer_options(a);
   add_data_options(a, 2048, 512);
   add_optimizer_options(a, 4, 32, "1e-3");
-  a.option("save", "", "write the training state (model, optimizer, step, RNG) to this safetensors file");
-  a.option("load", "", "resume from a training state written by --save");
+  a.option("save", "", "write the training state (model, optimizer, step, RNG) to this safetensors file at each "
+                       "epoch's end, at the end and on SIGINT/SIGTERM (atomically: the old file or the new one)");
+  a.option("save-every", "0", "> 0: with --save, also every this many steps", Range::integers(0, 1000000000000));
+  a.option("load", "", "resume from a training state written by --save (bit-exact on the CPU; the metrics log "
+                       "is continued from its step)");
   a.option("metrics", "runs/train.metrics.jsonl", "JSON Lines metrics log (one line per step)");
   a.option("eval-every", "0", "> 0: evaluate every this many epochs too", Range::integers(0, 1000000));
   a.flag("progress", true, "show a progress bar");
@@ -25,6 +30,10 @@ int run_train(int argc, char** argv) {
 
   rlt::TrainOptions o;
   o.device = device_from(a);
+  o.save_path = a.str("save");
+  o.metrics_path = a.str("metrics");
+  o.save_every = a.integer("save-every");
+  if (o.save_every > 0 && o.save_path.empty()) throw std::invalid_argument("--save-every needs --save FILE");
   o.load_path = a.str("load");
   const bool resuming = !o.load_path.empty();
   rlt::RunConfig saved;
@@ -39,6 +48,9 @@ int run_train(int argc, char** argv) {
     o.model.attention_kernel = attention_kernel_for(a, o.device);
     o.tokenizer = tokenizer_from(a, o.model);
   }
+  // Every output is checked before any work: a run must not learn at its end that it cannot save.
+  if (!o.save_path.empty()) nn::check_writable(o.save_path, "save");
+  if (!o.metrics_path.empty()) nn::check_writable(o.metrics_path, "metrics");
   Datasets data = datasets_from(a, o.model);
   if (resuming && data.train->class_names() != saved.class_names) {
     throw std::invalid_argument("the classes of " + data.train->describe() + " differ from those of the checkpoint '" +
@@ -46,16 +58,23 @@ int run_train(int argc, char** argv) {
   }
   o.model.classes = static_cast<int64_t>(data.train->class_names().size());
   optimizer_options_from(a, o);
-  o.save_path = a.str("save");
-  o.metrics_path = a.str("metrics");
   o.eval_every = a.integer("eval-every");
   o.progress = a.on("progress");
   o.name = rlt::policy_name(o.tokenizer.policy);
   std::cout << "data: " << data.train->describe() << "\n";
+  StopSignals signals;  // SIGINT / SIGTERM: finish the step, save, exit kExitStoppedBySignal
+  o.stop_requested = &signals.requested();
   rlt::Trainer trainer(o, *data.train, data.val.get());
   std::cout << "model: " << o.model.to_json() << " (" << trainer.model().parameter_count() << " parameters)\n";
   const rlt::RunResult r = trainer.run();
   std::cout << result_json(r) << "\n";
+  if (r.stopped_early) {
+    std::cerr << "glance train: stopped by signal " << signals.signal_number() << " after step " << r.last_step
+              << (o.save_path.empty() ? " (no --save: nothing written)" : "; saved to " + o.save_path +
+                                                                            " (continue with --load " + o.save_path + ")")
+              << "\n";
+    return kExitStoppedBySignal;
+  }
   return 0;
 }
 
