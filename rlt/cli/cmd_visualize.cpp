@@ -108,11 +108,7 @@ int run_visualize(int argc, char** argv) {
   a.option("seed", "0", "built-in dataset seed", Range::integers(0, INT64_MAX));
   a.option("frames", "16", "frames per clip", Range::integers(2, rlt::ModelLimits::frames));
   a.option("size", "32", "built-in dataset: frame side; frames dir: centre-crop and resize (0: keep)", Range::integers(0, rlt::ModelLimits::image_size));
-  a.option("objects", "1", "built-in dataset: moving objects per clip", Range::integers(1, 64));
-  a.option("object-size", "8", "built-in dataset: object side in pixels", Range::integers(2, rlt::ModelLimits::image_size));
-  a.option("speed", "1", "built-in dataset: object speed, pixels per frame", Range::numbers(0, 1000));
-  a.option("pan", "0", "built-in dataset: camera pan, pixels per frame", Range::numbers(0, 1000));
-  a.option("noise", "0", "built-in dataset: sensor noise std, grey levels", Range::numbers(0, 255));
+  add_motion_options(a, "built-in dataset: ");
   a.option("interval", "1", "frames dir: take every interval-th frame", Range::integers(1, 10000));
   a.option("tau", "0.1", "keep a tubelet iff its static score is > tau", Range::numbers(0, 1000));
   a.option("patch", "8", "tubelet side in pixels", Range::integers(1, rlt::ModelLimits::image_size));
@@ -132,9 +128,8 @@ int run_visualize(int argc, char** argv) {
   } else {
     rlt::SyntheticVideoConfig c;
     c.count = a.integer("clip") + a.integer("count");
-    c.frames = a.integer("frames"), c.size = a.integer("size"), c.objects = a.integer("objects");
-    c.object_size = a.integer("object-size"), c.speed = a.number("speed"), c.pan = a.number("pan");
-    c.noise = a.number("noise"), c.seed = static_cast<uint64_t>(a.integer("seed"));
+    c.frames = a.integer("frames"), c.size = a.integer("size"), c.seed = static_cast<uint64_t>(a.integer("seed"));
+    motion_options_into(a, c);
     rlt::SyntheticVideo video(c);
     for (int64_t i = a.integer("clip"); i < c.count; ++i) {
       clips.push_back({"clip_" + std::to_string(i) + "_" + rlt::SyntheticVideo::class_names()[video.label(i)], video.clip_tensor(i)});

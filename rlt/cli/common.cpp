@@ -44,11 +44,23 @@ void add_data_options(Args& a, int64_t train_clips, int64_t val_clips) {
   a.flag("flip", true, "random horizontal flips when training on --data");
   a.option("train-clips", std::to_string(train_clips), "built-in dataset: training clips", Range::integers(1, 10000000));
   a.option("val-clips", std::to_string(val_clips), "built-in dataset: validation clips", Range::integers(1, 10000000));
-  a.option("objects", "1", "built-in dataset: moving objects per clip", Range::integers(1, 64));
-  a.option("object-size", "8", "built-in dataset: object side in pixels", Range::integers(1, rlt::ModelLimits::image_size));
-  a.option("speed", "1", "built-in dataset: object speed, pixels per frame", Range::numbers(0, 1000));
-  a.option("pan", "0", "built-in dataset: camera pan, pixels per frame", Range::numbers(0, 1000));
-  a.option("noise", "0", "built-in dataset: sensor noise std, grey levels", Range::numbers(0, 255));
+  add_motion_options(a, "built-in dataset: ");
+}
+
+void add_motion_options(Args& a, const std::string& help_prefix) {
+  a.option("objects", "1", help_prefix + "moving objects per clip", Range::integers(1, 64));
+  a.option("object-size", "8", help_prefix + "object side in pixels", Range::integers(2, rlt::ModelLimits::image_size));
+  a.option("speed", "1", help_prefix + "object speed, pixels per frame", Range::numbers(0, 1000));
+  a.option("pan", "0", help_prefix + "camera pan, pixels per frame", Range::numbers(0, 1000));
+  a.option("noise", "0", help_prefix + "sensor noise std, grey levels", Range::numbers(0, 255));
+}
+
+void motion_options_into(const Args& a, rlt::SyntheticVideoConfig& s) {
+  s.objects = a.integer("objects");
+  s.object_size = a.integer("object-size");
+  s.speed = a.number("speed");
+  s.pan = a.number("pan");
+  s.noise = a.number("noise");
 }
 
 void add_optimizer_options(Args& a, int64_t epochs, int64_t batch_size, const std::string& lr) {
@@ -143,11 +155,7 @@ rlt::SyntheticVideoConfig synthetic_from(const Args& a, const rlt::ModelConfig& 
   s.count = count;
   s.frames = m.frames;
   s.size = m.image_size;
-  s.objects = a.integer("objects");
-  s.object_size = a.integer("object-size");
-  s.speed = a.number("speed");
-  s.pan = a.number("pan");
-  s.noise = a.number("noise");
+  motion_options_into(a, s);
   s.seed = seed;
   return s;
 }

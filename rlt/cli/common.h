@@ -14,6 +14,9 @@ namespace glance::cli {
 void add_model_options(Args& args, const std::string& preset = "tiny");
 void add_tokenizer_options(Args& args);
 void add_data_options(Args& args, int64_t train_clips, int64_t val_clips);
+// The built-in dataset's motion: objects, object-size, speed, pan, noise (each help text after `help_prefix`).
+void add_motion_options(Args& args, const std::string& help_prefix);
+void motion_options_into(const Args& args, rlt::SyntheticVideoConfig& config);
 void add_optimizer_options(Args& args, int64_t epochs, int64_t batch_size, const std::string& lr);
 
 rlt::ModelConfig model_from(const Args& args);  // the preset with the options given over it, validated

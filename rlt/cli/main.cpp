@@ -28,6 +28,8 @@ const Command kCommands[] = {
 void usage(std::ostream& out) {
   out << "usage: glance <command> [options]   (glance <command> --help for its options)\n\ncommands:\n";
   for (const Command& c : kCommands) out << "  " << c.name << std::string(12 - std::strlen(c.name), ' ') << c.summary << "\n";
+  out << "\nexit status: 0 done, 1 an error (named on stderr), 2 an unknown command, 3 train stopped by SIGINT or\n"
+         "SIGTERM after saving (a second signal: 128 + its number, at once)\n";
 }
 
 }  // namespace

@@ -19,11 +19,13 @@
 #include "nn/json.h"
 #include "nn/safetensors.h"
 #include "rlt/cli_testing.h"
+#include "rlt/metrics_testing.h"
 
 namespace {
 
 using namespace glance;
 using rlt::test_support::fresh_dir;
+using rlt::test_support::metrics_without_timing;
 using rlt::test_support::Output;
 using rlt::test_support::run_glance;
 namespace fs = std::filesystem;
@@ -90,21 +92,6 @@ int wait_for_exit(pid_t pid, double seconds = 60) {
 std::string text_of(const fs::path& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// The metrics log's lines without their timing ("clips_per_s"): what must be the same bit for bit.
-std::vector<std::string> metrics_without_timing(const fs::path& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    nn::Json record = nn::Json::parse(line);
-    nn::Json kept = nn::Json::object();
-    for (const auto& [key, value] : record.as_object()) {
-      if (key != "clips_per_s") kept.set(key, value);
-    }
-    lines.push_back(kept.dump());
-  }
-  return lines;
 }
 
 std::map<std::string, std::string> tensor_bytes(const fs::path& path) {

@@ -14,6 +14,7 @@
 #include "nn/json.h"
 #include "nn/training_state.h"
 #include "rlt/clip_datasets.h"
+#include "rlt/metrics_testing.h"
 #include "rlt/trainer.h"
 #include "tensor/ops.h"
 
@@ -21,6 +22,7 @@ namespace {
 
 using namespace glance;
 using namespace glance::rlt;
+using test_support::metrics_without_timing;
 
 // 8 frames of 32 x 32, tubelets 2 x 8 x 8: a 4 x 4 x 4 grid (64 tubelets), objects of 8 px at 2 px/frame.
 SyntheticVideoConfig data_config(int64_t count, uint64_t seed) {
@@ -95,21 +97,6 @@ TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
   std::filesystem::remove_all(dir);
 }
 
-// The lines of a metrics log without their timing (clips_per_s): the part a resumed run must reproduce.
-std::vector<std::string> metrics_without_timing(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    const nn::Json record = nn::Json::parse(line);  // a named value: the loop must not outlive it
-    nn::Json kept = nn::Json::object();
-    for (const auto& [key, value] : record.as_object()) {
-      if (key != "clips_per_s") kept.set(key, value);
-    }
-    lines.push_back(kept.dump());
-  }
-  return lines;
-}
-
 // Resuming from any step, mid-epoch or at an epoch's end, is bit-exact: K steps, a save, then the rest from
 // the file equal 6 straight steps in every weight and in every line of the metrics log (loss, accuracy, lr,
 // tokens kept). The random drop policy and drop path make the data order, the per-example generators and the
@@ -156,19 +143,27 @@ TEST(Trainer, MismatchedSettingsAreRejected) {
   EXPECT_THROW(Trainer(o, train, nullptr), std::invalid_argument);
 }
 
-// A dataset whose clip 5 claims a class the model does not have.
-class OneBadLabel : public VideoDataset {
+// Another dataset's clips, as they are; a test dataset changes one of them.
+class Forwarding : public VideoDataset {
  public:
-  explicit OneBadLabel(const VideoDataset& inner) : inner_(inner) {}
+  explicit Forwarding(const VideoDataset& inner) : inner_(inner) {}
   int64_t size() const override { return inner_.size(); }
-  int64_t label(int64_t i) const override { return i == 5 ? 8 : inner_.label(i); }
+  int64_t label(int64_t i) const override { return inner_.label(i); }
   std::vector<std::string> class_names() const override { return inner_.class_names(); }
   Tensor train_clip(int64_t i, Generator& gen) const override { return inner_.train_clip(i, gen); }
   Tensor eval_clip(int64_t i, int64_t view) const override { return inner_.eval_clip(i, view); }
-  std::string describe() const override { return "one-bad-label"; }
+  std::string describe() const override { return "forwarding"; }
 
- private:
+ protected:
   const VideoDataset& inner_;
+};
+
+// A dataset whose clip 5 claims a class the model does not have.
+class OneBadLabel : public Forwarding {
+ public:
+  using Forwarding::Forwarding;
+  int64_t label(int64_t i) const override { return i == 5 ? 8 : inner_.label(i); }
+  std::string describe() const override { return "one-bad-label"; }
 };
 
 // The trainer checks labels while it builds the batch (on a GPU the loss no longer reads them back), naming
@@ -192,21 +187,14 @@ TEST(Trainer, LabelOutsideTheModelsClassesIsNamed) {
 
 // A dataset whose clip 5 is all NaN (a corrupt frame file decoded, a bad transform): the step that trains on it
 // has a NaN loss.
-class OneNaNClip : public VideoDataset {
+class OneNaNClip : public Forwarding {
  public:
-  explicit OneNaNClip(const VideoDataset& inner) : inner_(inner) {}
-  int64_t size() const override { return inner_.size(); }
-  int64_t label(int64_t i) const override { return inner_.label(i); }
-  std::vector<std::string> class_names() const override { return inner_.class_names(); }
+  using Forwarding::Forwarding;
   Tensor train_clip(int64_t i, Generator& gen) const override {
     const Tensor clip = inner_.train_clip(i, gen);
     return i == 5 ? ops::full(clip.shape(), std::nan(""), clip.dtype()) : clip;
   }
-  Tensor eval_clip(int64_t i, int64_t view) const override { return inner_.eval_clip(i, view); }
   std::string describe() const override { return "one-nan-clip"; }
-
- private:
-  const VideoDataset& inner_;
 };
 
 std::string file_bytes(const std::filesystem::path& path) {
