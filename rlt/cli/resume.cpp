@@ -33,10 +33,13 @@ std::string as_written(const Args& a, const std::string& option, const nn::Json&
 }  // namespace
 
 rlt::ModelConfig model_to_resume(const Args& a, const rlt::RunConfig& saved, const std::string& path, Device device) {
-  // --preset sets all sizes at once: given with --load, its sizes must agree as well.
-  rlt::ModelConfig base = a.given("preset") ? rlt::model_preset(a.str("preset")) : saved.model;
+  // --preset sets the sizes at once: given with --load, they must agree as well (a size option given beside it
+  // goes over it, as without --load).
+  rlt::ModelConfig base = saved.model;
   if (a.given("preset")) {
-    base.classes = saved.model.classes, base.drop_path = saved.model.drop_path, base.mlp_ratio = saved.model.mlp_ratio;
+    const rlt::ModelConfig preset = rlt::model_preset(a.str("preset"));
+    base.frames = preset.frames, base.image_size = preset.image_size, base.tubelet = preset.tubelet;
+    base.patch = preset.patch, base.dim = preset.dim, base.depth = preset.depth, base.heads = preset.heads;
   }
   rlt::ModelConfig asked = model_options_over(a, base);
   const nn::Json want = nn::Json::parse(asked.to_json()), have = nn::Json::parse(saved.model.to_json());

@@ -194,6 +194,8 @@ TEST_F(CheckpointValidation, OptionsThatContradictTheLoadedConfigAreNamed) {
   EXPECT_TRUE(refused(resume(good(), "--heads 8"), {"--heads 8", "heads = 4", "good.safetensors"}));
   EXPECT_TRUE(refused(resume(good(), "--pos-kind 1d"), {"--pos-kind 1d", "pos_kind = 3d", "good.safetensors"}));
   EXPECT_TRUE(refused(resume(good(), "--no-length-encoding"), {"--no-length-encoding", "length_encoding = true"}));
+  // A preset stands for its sizes: "small" has 112-pixel frames, the checkpoint's model 32.
+  EXPECT_TRUE(refused(resume(good(), "--preset small"), {"--preset small", "image_size = 32"}));
   // Agreeing options are fine.
   const Output same = resume(good(), "--heads 4 --pos-kind 3d");
   EXPECT_EQ(same.status, 0) << same.text;
