@@ -11,5 +11,6 @@ int run_tokenize(int argc, char** argv);   // cmd_tokenize.cpp
 int run_visualize(int argc, char** argv);  // cmd_visualize.cpp
 int run_generate(int argc, char** argv);   // cmd_tokenize.cpp: write the built-in dataset as PNG frames
 int run_variants(int argc, char** argv);   // cmd_variants.cpp: list the attention designs
+int run_check_data(int argc, char** argv); // cmd_check_data.cpp: a frame-folder dataset checked before training
 
 }  // namespace glance::cli

@@ -5,6 +5,7 @@
 
 #include "nn/attention/registry.h"
 #include "nn/json.h"
+#include "rlt/data_check.h"
 #include "tensor/backend.h"
 #include "tensor/device.h"
 
@@ -40,6 +41,8 @@ void add_data_options(Args& a, int64_t train_clips, int64_t val_clips) {
   a.option("val-data", "", "validation frames in the same layout (default with --data: none)");
   a.option("frames-per-clip", "", "frames sampled per clip from --data (default: the model's frames)", Range::integers(1, rlt::ModelLimits::frames));
   a.option("interval", "4", "take every interval-th frame from --data", Range::integers(1, 10000));
+  a.flag("check-data", true, "check --data (and --val-data) before training, as glance check-data does: every clip "
+                             "long enough, every frame a readable image of its clip's size");
   a.option("eval-clips", "1", "clips per video at evaluation (softmax averaged)", Range::integers(1, 1000));
   a.flag("flip", true, "random horizontal flips when training on --data");
   a.option("train-clips", std::to_string(train_clips), "built-in dataset: training clips", Range::integers(1, 10000000));
@@ -174,10 +177,23 @@ rlt::FolderOptions folder_from(const Args& a, const rlt::ModelConfig& m) {
   return f;
 }
 
+void require_good_data(const std::string& root, const std::string& option, const rlt::ClipSampling& sampling) {
+  const rlt::DataCheck check = rlt::check_frame_folders(root, sampling, 3);
+  if (check.problem_count == 0) return;
+  std::string message = "--" + option + " " + root + ": " + std::to_string(check.problem_count) +
+                        " problem(s) that would stop training when a batch met them: ";
+  for (size_t i = 0; i < check.problems.size(); ++i) message += (i ? "; " : "") + check.problems[i];
+  throw std::invalid_argument(message + " (glance check-data lists them all; --no-check-data skips this check)");
+}
+
 Datasets datasets_from(const Args& a, const rlt::ModelConfig& m) {
   Datasets d;
   const uint64_t seed = static_cast<uint64_t>(a.integer("seed"));
   if (!a.str("data").empty()) {
+    if (a.on("check-data")) {
+      require_good_data(a.str("data"), "data", folder_from(a, m).sampling);
+      if (!a.str("val-data").empty()) require_good_data(a.str("val-data"), "val-data", folder_from(a, m).sampling);
+    }
     d.train = std::make_unique<rlt::FolderClips>(a.str("data"), folder_from(a, m));
     if (!a.str("val-data").empty()) d.val = std::make_unique<rlt::FolderClips>(a.str("val-data"), folder_from(a, m));
   } else {

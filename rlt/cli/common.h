@@ -33,6 +33,9 @@ rlt::TokenizerConfig tokenizer_options_over(const Args& args, const rlt::ModelCo
 rlt::SyntheticVideoConfig synthetic_from(const Args& args, const rlt::ModelConfig& model, int64_t count, uint64_t seed);
 rlt::FolderOptions folder_from(const Args& args, const rlt::ModelConfig& model);
 
+// Throws naming --<option>, the root and the first problems check_frame_folders finds (rlt/data_check.h).
+void require_good_data(const std::string& root, const std::string& option, const rlt::ClipSampling& sampling);
+
 struct Datasets {
   std::unique_ptr<rlt::VideoDataset> train, val;
 };

@@ -22,6 +22,7 @@ const Command kCommands[] = {
     {"tokenize", glance::cli::run_tokenize, "run the run-length tokenizer on a folder of frames and count tokens"},
     {"visualize", glance::cli::run_visualize, "draw kept and dropped tubelets with their run lengths as PNGs"},
     {"generate", glance::cli::run_generate, "write clips of the built-in dataset as PNG frames"},
+    {"check-data", glance::cli::run_check_data, "check a dataset of frame folders before training on it"},
     {"variants", glance::cli::run_variants, "list the attention designs (glance train --attention NAME)"},
 };
 

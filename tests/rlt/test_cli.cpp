@@ -52,7 +52,7 @@ TEST(Cli, TokenizeMatchesHandCounts) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* command : {"demo", "train", "eval", "predict", "tokenize", "visualize", "generate"}) {
+  for (const char* command : {"demo", "train", "eval", "predict", "tokenize", "visualize", "generate", "check-data"}) {
     const Output out = run(std::string(command) + " --help");
     EXPECT_EQ(out.status, 0) << command << ": " << out.text;
     EXPECT_NE(out.text.find("usage: glance " + std::string(command)), std::string::npos) << out.text;

@@ -45,7 +45,8 @@ TEST(NumericOptions, BadNumbersAreNamedBeforeAnyWork) {
 // Every option that --help shows with a numeric default (or that is a size, count or rate without one) states
 // its range there: an option declared without one could not be read as a number at all.
 TEST(NumericOptions, HelpStatesEveryNumericOptionsRange) {
-  for (const char* command : {"demo", "train", "eval", "predict", "tokenize", "visualize", "generate", "variants"}) {
+  for (const char* command : {"demo", "train", "eval", "predict", "tokenize", "visualize", "generate", "variants",
+                              "check-data"}) {
     const Output out = run_glance(std::string(command) + " --help");
     ASSERT_EQ(out.status, 0) << out.text;
     std::istringstream lines(out.text);
