@@ -3,6 +3,7 @@
 // Each line is written and flushed whole, so a run that dies leaves a readable log up to its last step.
 // Read it with `python3 -c "import json; [print(json.loads(l)) for l in open('metrics.jsonl')]"`.
 #pragma once
+#include <cstdint>
 #include <fstream>
 #include <string>
 
@@ -14,6 +15,10 @@ class MetricsLog {
  public:
   // Creates (truncates) the file; throws naming the path if it cannot be opened.
   explicit MetricsLog(const std::string& path);
+  // A resumed run's log: keeps the lines of the run so far up to and including `step` (those after it were
+  // written by steps the checkpoint does not hold, and are trained again; a line cut short by a kill goes too),
+  // then appends. A missing file is created.
+  MetricsLog(const std::string& path, int64_t continue_after_step);
   void write(const Json& record);  // record must be a JSON object
   const std::string& path() const { return path_; }
 

@@ -1,8 +1,6 @@
 // Safetensors: writing atomically, reading with every field checked. The format is in safetensors.h.
 #include "nn/safetensors.h"
 
-#include <unistd.h>  // getpid, fsync
-
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -14,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "nn/atomic_file.h"
 #include "nn/json.h"
 #include "tensor/ops.h"
 
@@ -56,34 +55,6 @@ std::optional<DType> dtype_from_code(const std::string& code) {
 // ================================================================================================
 // Saving
 // ================================================================================================
-
-// Writes the whole file to a temporary beside `path`, then renames it over `path`. rename() within
-// one directory is atomic on POSIX: a reader (or a crash) sees the old file or the new one. fsync
-// before the rename makes sure the new bytes are on disk before the name points at them.
-void write_atomically(const std::string& path, const std::string& prefix,
-                      const std::vector<std::pair<std::string, Tensor>>& tensors) {
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  std::FILE* file = std::fopen(tmp.c_str(), "wb");
-  if (!file) fail(path, "cannot create " + tmp + ": " + std::strerror(errno));
-
-  bool ok = std::fwrite(prefix.data(), 1, prefix.size(), file) == prefix.size();
-  for (const auto& [name, t] : tensors) {
-    size_t nbytes = static_cast<size_t>(t.numel()) * t.itemsize();
-    if (ok && nbytes > 0) ok = std::fwrite(t.raw_data(), 1, nbytes, file) == nbytes;
-  }
-  ok = ok && std::fflush(file) == 0 && fsync(fileno(file)) == 0;
-  int error = errno;
-  ok = std::fclose(file) == 0 && ok;
-  if (!ok) {
-    std::remove(tmp.c_str());
-    fail(path, std::string("writing failed: ") + std::strerror(error ? error : errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    error = errno;
-    std::remove(tmp.c_str());
-    fail(path, "cannot rename " + tmp + " to it: " + std::strerror(error));
-  }
-}
 
 }  // namespace
 
@@ -129,7 +100,18 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   std::string prefix(8, '\0');
   for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((text.size() >> (8 * i)) & 0xFF);
   prefix += text;
-  write_atomically(path, prefix, host);
+  try {
+    write_file_atomically(path, [&](std::FILE* file) {
+      bool ok = std::fwrite(prefix.data(), 1, prefix.size(), file) == prefix.size();
+      for (const auto& [name, t] : host) {
+        const size_t nbytes = static_cast<size_t>(t.numel()) * t.itemsize();
+        if (ok && nbytes > 0) ok = std::fwrite(t.raw_data(), 1, nbytes, file) == nbytes;
+      }
+      return ok;
+    });
+  } catch (const std::runtime_error& e) {
+    fail(path, e.what());
+  }
 }
 
 // ================================================================================================

@@ -27,9 +27,10 @@
 namespace glance::nn {
 
 // Writes `tensors` (any device and layout; copied to the CPU and made contiguous) and string
-// `metadata`. Atomic: the bytes go to "<path>.tmp.<pid>", which is renamed over `path` only once it
-// is complete, so `path` is either the old file or the new one, never half of one. Throws
-// std::runtime_error("safetensors: <path>: <problem>") and leaves no file behind on failure.
+// `metadata`. Atomic and durable (nn/atomic_file.h): the bytes go to "<path>.tmp.<pid>", fsync'ed, renamed
+// over `path` and the folder fsync'ed, so `path` is either the old file or the new one, never half of one;
+// a temporary left by a killed writer is removed. Throws std::runtime_error("safetensors: <path>: <problem>")
+// and leaves no file behind on failure.
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 

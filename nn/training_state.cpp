@@ -1,7 +1,9 @@
 #include "nn/training_state.h"
 
+#include <cstdint>
 #include <stdexcept>
 
+#include "nn/checkpoint_checks.h"
 #include "nn/safetensors.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
@@ -10,21 +12,24 @@ namespace glance::nn {
 
 namespace {
 const std::string kOptimizerPrefix = "optimizer.";
+constexpr uint64_t kMaxCounter = INT64_MAX;  // steps and epochs are int64 in the trainer
 
-// Metadata values are decimal text. Generator seeds and offsets use the whole uint64 range.
-uint64_t parse_unsigned(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& path) {
-  auto it = meta.find(key);
-  if (it == meta.end()) throw std::runtime_error("load_training_state: " + path + ": metadata has no '" + key + "'");
-  try {
-    size_t used = 0;
-    if (it->second.empty() || it->second[0] == '-') throw std::invalid_argument("negative");
-    unsigned long long v = std::stoull(it->second, &used);
-    if (used != it->second.size()) throw std::invalid_argument("trailing text");
-    return v;
-  } catch (const std::exception&) {
-    throw std::runtime_error("load_training_state: " + path + ": metadata '" + key + "' is not an integer: '" +
-                             it->second + "'");
-  }
+// The progress counters of `file`, each checked (nn/checkpoint_checks.h). `required`: false for the model-only
+// load, which accepts a file without them.
+struct Counters {
+  int64_t step = 0, epoch = 0, optimizer_steps = 0;
+};
+Counters read_counters(const SafetensorsFile& file, const std::string& path, bool required) {
+  Counters c;
+  auto counter = [&](const std::string& key) {
+    if (!required && !file.metadata.count(key)) return int64_t{0};
+    return static_cast<int64_t>(metadata_counter(file.metadata, key, path, kMaxCounter));
+  };
+  c.step = counter("glance.step");
+  c.epoch = counter("glance.epoch");
+  c.optimizer_steps = counter("glance.optimizer_steps");
+  check_counters_consistent(c.step, c.epoch, c.optimizer_steps, path);
+  return c;
 }
 }  // namespace
 
@@ -41,6 +46,8 @@ void save_training_state(const std::string& path, const Module& model, const Opt
       {"glance.rng_seed", std::to_string(rng.seed)},
       {"glance.rng_offset", std::to_string(rng.offset)},
   };
+  // A NaN state is never written: it would replace the last good checkpoint with one that cannot train.
+  check_all_finite(tensors, path, "save_training_state: refusing to write a non-finite state");
   save_safetensors(path, tensors, meta);
 }
 
@@ -51,12 +58,14 @@ TrainingProgress load_training_state(const std::string& path, Module& model, Opt
     if (name.rfind(kOptimizerPrefix, 0) == 0) optimizer_part[name.substr(kOptimizerPrefix.size())] = t;
     else model_part[name] = t;
   }
+  const Counters counters = read_counters(file, path, /*required=*/true);
   TrainingProgress progress;
-  progress.step = static_cast<int64_t>(parse_unsigned(file.metadata, "glance.step", path));
-  progress.epoch = static_cast<int64_t>(parse_unsigned(file.metadata, "glance.epoch", path));
-  auto optimizer_steps = static_cast<int64_t>(parse_unsigned(file.metadata, "glance.optimizer_steps", path));
-  PhiloxState rng{parse_unsigned(file.metadata, "glance.rng_seed", path),
-                  parse_unsigned(file.metadata, "glance.rng_offset", path)};
+  progress.step = counters.step;
+  progress.epoch = counters.epoch;
+  const int64_t optimizer_steps = counters.optimizer_steps;
+  PhiloxState rng{metadata_counter(file.metadata, "glance.rng_seed", path, UINT64_MAX),
+                  metadata_counter(file.metadata, "glance.rng_offset", path, UINT64_MAX)};
+  check_all_finite(file.tensors, path, "load_training_state");
   progress.config = file.metadata.count("glance.config") ? file.metadata.at("glance.config") : "";
   // Each load_* validates everything before it changes anything. The model goes first; if the
   // optimizer then turns out not to match, the model's previous values are put back.
@@ -83,14 +92,16 @@ TrainingProgress load_model_from_training_state(const std::string& path, Module&
   for (auto& [name, t] : file.tensors) {
     if (name.rfind(kOptimizerPrefix, 0) != 0) model_part[name] = t;
   }
+  const Counters counters = read_counters(file, path, /*required=*/false);
+  check_all_finite(model_part, path, "load_model_from_training_state");
   try {
     model.load_state_dict(model_part, true);
   } catch (const std::exception& e) {
     throw std::runtime_error("load_model_from_training_state: " + path + ": " + e.what());
   }
   TrainingProgress progress;
-  if (file.metadata.count("glance.step")) progress.step = static_cast<int64_t>(parse_unsigned(file.metadata, "glance.step", path));
-  if (file.metadata.count("glance.epoch")) progress.epoch = static_cast<int64_t>(parse_unsigned(file.metadata, "glance.epoch", path));
+  progress.step = counters.step;
+  progress.epoch = counters.epoch;
   progress.config = file.metadata.count("glance.config") ? file.metadata.at("glance.config") : "";
   return progress;
 }

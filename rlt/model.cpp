@@ -1,22 +1,46 @@
 #include "rlt/model.h"
 
+#include <cmath>
 #include <stdexcept>
 
 #include "autograd/functions.h"
+#include "nn/attention/kernel.h"
+#include "nn/attention/registry.h"
 #include "nn/init.h"
 #include "nn/json.h"
+#include "rlt/strict_json.h"
 #include "tensor/ops.h"
 
 namespace glance::rlt {
 
+namespace {
+
+void check_one_of(const char* field, const std::string& value, const std::vector<std::string>& allowed) {
+  for (const std::string& a : allowed) {
+    if (value == a) return;
+  }
+  std::string list;
+  for (const std::string& a : allowed) list += (list.empty() ? "" : ", ") + a;
+  throw std::invalid_argument(std::string("model config: ") + field + " = '" + value + "' (choose " + list + ")");
+}
+
+}  // namespace
+
 void ModelConfig::validate() const {
-  auto positive = [](const char* field, int64_t v) {
-    if (v < 1) throw std::invalid_argument(std::string("model config: ") + field + " = " + std::to_string(v) + " must be >= 1");
+  auto in_range = [](const char* field, int64_t v, int64_t most) {
+    if (v < 1 || v > most) {
+      throw std::invalid_argument(std::string("model config: ") + field + " = " + std::to_string(v) +
+                                  (v < 1 ? " must be >= 1" : " must be <= " + std::to_string(most)));
+    }
   };
-  positive("frames", frames), positive("image_size", image_size), positive("channels", channels);
-  positive("tubelet", tubelet), positive("patch", patch);
-  if (classes < 0) throw std::invalid_argument("model config: classes = " + std::to_string(classes) + " must be >= 0");
-  positive("dim", dim), positive("depth", depth), positive("heads", heads);
+  in_range("frames", frames, ModelLimits::frames), in_range("image_size", image_size, ModelLimits::image_size);
+  in_range("channels", channels, 3), in_range("tubelet", tubelet, frames), in_range("patch", patch, image_size);
+  if (classes < 0 || classes > ModelLimits::classes) {  // 0: an encoder without a head (a converted checkpoint)
+    throw std::invalid_argument("model config: classes = " + std::to_string(classes) + " must be in [0, " +
+                                std::to_string(ModelLimits::classes) + "]");
+  }
+  in_range("dim", dim, ModelLimits::dim), in_range("depth", depth, ModelLimits::depth);
+  in_range("heads", heads, dim);
   if (frames % tubelet != 0) {
     throw std::invalid_argument("model config: frames = " + std::to_string(frames) + " is not divisible by tubelet = " +
                                 std::to_string(tubelet));
@@ -30,16 +54,41 @@ void ModelConfig::validate() const {
                                 std::to_string(heads));
   }
   if (channels != 3) throw std::invalid_argument("model config: channels must be 3 (RGB frames)");
-  if (pos_kind != "1d" && pos_kind != "3d" && pos_kind != "table") {
-    throw std::invalid_argument("model config: pos_kind = '" + pos_kind + "' (choose 1d, 3d or table)");
-  }
   for (const auto& [field, eps] : {std::pair{"norm_eps", norm_eps}, std::pair{"head_norm_eps", head_norm_eps}}) {
-    if (!(eps > 0 && eps < 1)) {
+    if (!(eps > 0 && eps < 1)) {  // NaN fails too
       throw std::invalid_argument(std::string("model config: ") + field + " = " + std::to_string(eps) + " must be in (0, 1)");
     }
   }
-  if (embed_init != "random" && embed_init != "central") {
-    throw std::invalid_argument("model config: embed_init = '" + embed_init + "' (choose random or central)");
+  if (!(mlp_ratio > 0 && mlp_ratio <= ModelLimits::mlp_ratio)) {  // NaN fails too
+    throw std::invalid_argument("model config: mlp_ratio = " + std::to_string(mlp_ratio) + " must be in (0, " +
+                                std::to_string(int(ModelLimits::mlp_ratio)) + "]");
+  }
+  if (!(drop_path >= 0 && drop_path < 1)) {
+    throw std::invalid_argument("model config: drop_path = " + std::to_string(drop_path) + " must be in [0, 1)");
+  }
+  const int64_t tokens = grid().size();  // each factor <= 4096 here: no overflow
+  if (tokens > ModelLimits::tokens_per_clip) {
+    throw std::invalid_argument("model config: " + std::to_string(tokens) + " tokens per clip (frames / tubelet x (" +
+                                "image_size / patch)^2) exceed " + std::to_string(ModelLimits::tokens_per_clip));
+  }
+  const double parameters = double(depth) * (4.0 + 2.0 * mlp_ratio) * double(dim) * double(dim) + double(classes) * double(dim);
+  if (parameters > ModelLimits::parameters) {
+    throw std::invalid_argument("model config: dim = " + std::to_string(dim) + ", depth = " + std::to_string(depth) +
+                                " and classes = " + std::to_string(classes) + " make about " +
+                                std::to_string(int64_t(parameters / 1e6)) + " million parameters (at most " +
+                                std::to_string(int64_t(ModelLimits::parameters / 1e6)) + " million)");
+  }
+  check_one_of("pos_kind", pos_kind, {"3d", "1d", "table"});
+  check_one_of("embed_init", embed_init, {"random", "central"});
+  // The softmax kernels a config may name: the CPU's and the CUDA build's (a CUDA checkpoint opens on the CPU
+  // with its kernel mapped to a CPU one, rlt/cli/common.h).
+  check_one_of("attention_kernel", attention_kernel, nn::attention_kernel_names());
+  nn::attention_variant(attention);  // an unknown design fails, listing the known ones
+  for (const auto& [name, value] : attention_options) {
+    if (!std::isfinite(value)) {
+      throw std::invalid_argument("model config: attention option " + name + " = " + std::to_string(value) +
+                                  " is not finite");
+    }
   }
 }
 
@@ -59,6 +108,10 @@ std::string ModelConfig::to_json() const {
 
 ModelConfig ModelConfig::from_json(const std::string& text) {
   const nn::Json j = nn::Json::parse(text);
+  require_known_keys(j, {"frames", "image_size", "channels", "tubelet", "patch", "classes", "dim", "depth", "heads",
+                             "mlp_ratio", "drop_path", "norm_eps", "head_norm_eps", "pos_encoding", "pos_kind",
+                             "length_encoding",
+                             "attention_kernel", "attention", "embed_init", "attention_options"}, "model config");
   ModelConfig c;
   c.frames = j["frames"].as_int64(), c.image_size = j["image_size"].as_int64(), c.channels = j["channels"].as_int64();
   c.tubelet = j["tubelet"].as_int64(), c.patch = j["patch"].as_int64(), c.classes = j["classes"].as_int64();

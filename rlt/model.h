@@ -24,6 +24,16 @@
 
 namespace glance::rlt {
 
+// The largest sizes ModelConfig::validate accepts, far beyond any video transformer glance can train: a config
+// past them is a typo or a damaged file, refused before a byte of the model is allocated (a depth of 10^6 would
+// otherwise build a million blocks). The command line's options have the same bounds.
+struct ModelLimits {
+  static constexpr int64_t frames = 1024, image_size = 4096, classes = 1'000'000, dim = 16384, depth = 256;
+  static constexpr int64_t tokens_per_clip = 1 << 20;  // the grid T' x H' x W' (ViT-B on 16 x 224^2: 1568)
+  static constexpr double parameters = 4e9;            // blocks and head, estimated from the sizes
+  static constexpr double mlp_ratio = 64;
+};
+
 struct ModelConfig {
   int64_t frames = 16, image_size = 64, channels = 3;
   int64_t tubelet = 2, patch = 16;

@@ -41,6 +41,9 @@ Generator example_generator(uint64_t seed, uint64_t stream, uint64_t counter) {
   return gen;
 }
 
+// "NaN", "+inf", "-inf": glibc prints a NaN as "nan" or "-nan" by its sign bit, which means nothing here.
+std::string non_finite_text(double v) { return std::isnan(v) ? "NaN" : (v > 0 ? "+inf" : "-inf"); }
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -61,44 +64,6 @@ PackedClips tokenize_for(const std::vector<Tensor>& clips, const TokenizerConfig
   }
   // One upload of the whole batch (large copies go through pinned staging buffers), then the GPU tokenizer.
   return tokenize_batch(ops::to_device(ops::stack(clips, 0), device), tokenizer, &drop);
-}
-
-std::string run_config_json(const ModelConfig& model, const TokenizerConfig& t, const std::vector<std::string>& names) {
-  nn::Json tok = nn::Json::object();
-  tok.set("tubelet", t.tubelet).set("patch", t.patch).set("tau", t.tau);
-  tok.set("policy", policy_name(t.policy)).set("compare", compare_name(t.compare));
-  nn::Json classes = nn::Json::array();
-  for (const auto& n : names) classes.push_back(n);
-  nn::Json j = nn::Json::object();
-  j.set("model", nn::Json::parse(model.to_json())).set("tokenizer", tok).set("classes", classes);
-  return j.dump();
-}
-
-RunConfig parse_run_config(const std::string& json) {
-  const nn::Json j = nn::Json::parse(json);
-  RunConfig c;
-  c.model = ModelConfig::from_json(j["model"].dump());
-  const nn::Json& t = j["tokenizer"];
-  c.tokenizer.tubelet = t["tubelet"].as_int64();
-  c.tokenizer.patch = t["patch"].as_int64();
-  c.tokenizer.tau = t["tau"].as_double();
-  c.tokenizer.policy = parse_drop_policy(t["policy"].as_string());
-  c.tokenizer.compare = parse_compare_mode(t["compare"].as_string());
-  for (const auto& n : j["classes"].as_array()) c.class_names.push_back(n.as_string());
-  return c;
-}
-
-RunConfig read_run_config(const std::string& path) {
-  const nn::SafetensorsFile file = nn::load_safetensors(path);
-  auto it = file.metadata.find("glance.config");
-  if (it == file.metadata.end()) {
-    throw std::runtime_error("checkpoint '" + path + "' has no glance.config metadata (not written by glance train?)");
-  }
-  try {
-    return parse_run_config(it->second);
-  } catch (const std::exception& e) {
-    throw std::runtime_error("checkpoint '" + path + "': bad glance.config: " + e.what());
-  }
 }
 
 Trainer::Trainer(TrainOptions options, const VideoDataset& train, const VideoDataset* val)
@@ -155,15 +120,27 @@ RunResult Trainer::run() {
   if (!o.load_path.empty()) {
     const nn::TrainingProgress p = nn::load_training_state(o.load_path, *model_, *optimizer_);
     step = p.step;
+    if (step > total) {
+      throw std::invalid_argument("checkpoint '" + o.load_path + "' is at step " + std::to_string(step) +
+                                  " but this run has " + std::to_string(total) + " steps (--steps, or --epochs x " +
+                                  std::to_string(per_epoch) + " batches)");
+    }
     std::cout << "resumed from " << o.load_path << " at step " << step << "\n";
   }
   const std::string config_json = run_config_json(o.model, o.tokenizer, train_.class_names());
+  int64_t saved_step = -1;  // the step of the last save (an epoch's end and save_every can fall on one step)
   auto save = [&](int64_t epoch) {
-    if (!o.save_path.empty()) nn::save_training_state(o.save_path, *model_, *optimizer_, {step, epoch, config_json});
+    if (o.save_path.empty() || saved_step == step) return;
+    nn::save_training_state(o.save_path, *model_, *optimizer_, {step, epoch, config_json});
+    saved_step = step;
   };
 
   std::unique_ptr<nn::MetricsLog> log;
-  if (!o.metrics_path.empty()) log = std::make_unique<nn::MetricsLog>(o.metrics_path);
+  if (!o.metrics_path.empty()) {
+    // A resumed run continues its log from the checkpoint's step, so the log reads as one run.
+    log = o.load_path.empty() ? std::make_unique<nn::MetricsLog>(o.metrics_path)
+                              : std::make_unique<nn::MetricsLog>(o.metrics_path, step);
+  }
   std::ostream null_stream(nullptr);
   nn::ProgressBar bar(total - step, "clips", o.progress ? std::cout : null_stream);
 
@@ -179,7 +156,7 @@ RunResult Trainer::run() {
   std::unique_ptr<nn::LossScaler> scaler;
   if (o.loss_scaling) scaler = std::make_unique<nn::LossScaler>(o.loss_scaler);
   model_->train();
-  const int64_t last = o.stop_at > 0 ? std::min(o.stop_at, total) : total;
+  int64_t last = o.stop_at > 0 ? std::min(o.stop_at, total) : total;
   for (int64_t epoch = step / per_epoch; step < last; ++epoch) {
     epoch_now = epoch;
     loader.start_epoch(epoch);
@@ -212,15 +189,19 @@ RunResult Trainer::run() {
       } else {
         loss.backward();
       }
+      Tensor grad_norm;  // float64 [] on the device; read with the loss below
       if (update) {
         // Clipped on the device: reading the norm would wait for the whole backward pass.
-        if (o.clip_grad > 0) nn::clip_grad_norm_on_device(model_->parameters(), o.clip_grad);
+        grad_norm = o.clip_grad > 0 ? nn::clip_grad_norm_on_device(model_->parameters(), o.clip_grad)
+                                    : nn::grad_norm_on_device(model_->parameters());
         optimizer_->step();
       }
       ++step;
 
       const nn::LossAndAccuracy readout = nn::read_loss_and_accuracy(loss, logits, batch->labels);  // one read
       const double l = readout.loss, acc = readout.accuracy;
+      // The queue has drained for the read above: the norm's read costs no wait.
+      const double norm = grad_norm.defined() ? grad_norm.item() : 0.0;
       const int64_t b = batch->labels.numel();
       kept_tokens += batch->packed.layout.total_tokens();
       grid_tokens += batch->packed.grid_tokens;
@@ -238,6 +219,19 @@ RunResult Trainer::run() {
         if (scaler) line.set("loss_scale", scaler->scale_value()).set("skipped", !update);
         log->write(line);
       }
+      // A NaN or infinity reaches every weight within a step or two: stop here, before any save, so the last
+      // checkpoint written stays the last good state (the metrics log keeps this step's line, its loss null).
+      if (!std::isfinite(l) || !std::isfinite(norm)) {
+        throw NonFiniteTraining("step " + std::to_string(step) + ": the " +
+                                (!std::isfinite(l) ? "loss is " + non_finite_text(l) : "gradient norm is " + non_finite_text(norm)) +
+                                "; training stopped without saving" +
+                                (o.save_path.empty() ? "" : " (" + o.save_path + " keeps the last good state)"));
+      }
+      if (o.save_every > 0 && step % o.save_every == 0) save(step / per_epoch);
+      if (o.stop_requested != nullptr && o.stop_requested->load()) {
+        result.stopped_early = true;
+        last = step;  // the save below the loop writes this step
+      }
     }
     const bool epoch_done = step % per_epoch == 0;
     if (epoch_done) save(epoch + 1);
@@ -252,6 +246,7 @@ RunResult Trainer::run() {
   bar.finish();
   result.seconds = seconds_since(start) - eval_seconds;
   result.steps = step - start_step;
+  result.last_step = step;
   result.clips_per_s = double(result.clips) / std::max(result.seconds, 1e-9);
   result.kept_fraction = grid_tokens > 0 ? double(kept_tokens) / double(grid_tokens) : 0.0;
   result.final_loss = recent > 0 ? recent_loss / double(recent) : 0.0;

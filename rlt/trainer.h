@@ -7,18 +7,23 @@
 //     backward; clip the gradient norm; AdamW step with linear warm-up then cosine decay
 //     (with loss_scaling: the loss is scaled before backward and the gradients unscaled after; a step whose
 //      gradients overflowed is skipped: nn/optim/loss_scaler.h)
-//   every step: a progress bar line and a JSON line in the metrics log
+//   every step: a progress bar line and a JSON line in the metrics log; a save every save_every steps and at
+//     each epoch's end; a loss or gradient norm that is NaN
+//     or infinite stops the run there (NonFiniteTraining), before anything is saved
 //
 // Throughput (clips/s) counts training clips over the wall time of the training loop, data loading and
 // tokenization included (they overlap with compute on the loader's thread).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "nn/optim/adamw.h"
 #include "nn/optim/loss_scaler.h"
 #include "rlt/model.h"
+#include "rlt/run_config.h"
 #include "rlt/tokenizer.h"
 #include "rlt/video_dataset.h"
 
@@ -43,11 +48,21 @@ struct TrainOptions {
   int64_t eval_every = 0;       // > 0: evaluate every this many epochs too (metrics get "val_acc")
   std::string metrics_path;     // JSON Lines; empty: none
   std::string save_path;        // training state written at the end (and each epoch); empty: none
-  std::string load_path;        // resume from this training state; empty: start fresh
+  int64_t save_every = 0;       // > 0: also every this many steps (a crash loses fewer than this many)
+  std::string load_path;        // resume from this training state (bit-exact on the CPU: data order,
+                                // augmentation, random generators, schedule); the metrics log is continued
+  const std::atomic<bool>* stop_requested = nullptr;  // set (by a signal handler): finish the step, save, stop
   int64_t stop_at = 0;          // > 0: stop after this step (saving), as if interrupted; the schedule
                                 // still spans all the steps, so a resumed run continues it exactly
   bool progress = true;
   std::string name = "train";   // shown in the progress bar and in the metrics
+};
+
+// Thrown when a step's loss or gradient norm is NaN or infinite: training stops at that step, and nothing of
+// the state it produced is written (the last checkpoint on disk is the last good one).
+class NonFiniteTraining : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 struct EvalResult {
@@ -66,19 +81,10 @@ struct RunResult {
   double peak_memory_mb = 0;          // most tensor bytes held during training, above what was held before
   double loss_scale = 0;              // with loss scaling: the scale at the end (else 0)
   int64_t skipped_steps = 0;          // with loss scaling: steps skipped because a gradient overflowed
+  bool stopped_early = false;         // stop_requested was set: the run ended after last_step, saved
+  int64_t last_step = 0;              // the step count at the end (a resumed run's earlier steps included)
   EvalResult val;
 };
-
-// The checkpoint's "glance.config" text: model, tokenizer and class names, as JSON.
-std::string run_config_json(const ModelConfig& model, const TokenizerConfig& tokenizer,
-                            const std::vector<std::string>& class_names);
-struct RunConfig {
-  ModelConfig model;
-  TokenizerConfig tokenizer;
-  std::vector<std::string> class_names;
-};
-RunConfig parse_run_config(const std::string& json);
-RunConfig read_run_config(const std::string& checkpoint_path);  // throws naming the file
 
 class Trainer {
  public:

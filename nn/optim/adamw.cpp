@@ -61,26 +61,33 @@ std::map<std::string, Tensor> AdamW::state() const {
 }
 
 void AdamW::load_state(const std::map<std::string, Tensor>& state, int64_t steps) {
-  size_t expected = 0;
-  for (const auto& group : m_) expected += 2 * group.size();
-  if (state.size() != expected) {
-    throw std::invalid_argument("AdamW: state has " + std::to_string(state.size()) + " tensors, expected " +
-                                std::to_string(expected));
-  }
+  // Names must be exactly those state() writes ("<group>.<param>.exp_avg" in decimal without leading zeros),
+  // each with its parameter's dtype and shape; the second moments are running means of squares, never negative.
+  // Everything is checked before anything is copied.
+  std::map<std::string, Tensor> mine = AdamW::state();
+  std::vector<std::string> problems;
   for (const auto& [key, t] : state) {
-    size_t g = 0, p = 0;
-    char slot[32] = {0};
-    bool ok = std::sscanf(key.c_str(), "%zu.%zu.%31s", &g, &p, slot) == 3 && g < m_.size() && p < m_[g].size();
-    std::string name = slot;
-    ok = ok && (name == "exp_avg" || name == "exp_avg_sq") && t.shape() == m_[g][p].shape();
-    if (!ok) throw std::invalid_argument("AdamW: unexpected state entry '" + key + "' " + shape_str(t.shape()));
+    auto it = mine.find(key);
+    if (it == mine.end()) {
+      problems.push_back("unexpected state entry '" + key + "' " + shape_str(t.shape()));
+    } else if (t.dtype() != it->second.dtype() || t.shape() != it->second.shape()) {
+      problems.push_back("'" + key + "' is " + dtype_name(t.dtype()) + " " + shape_str(t.shape()) + ", the parameter is " +
+                         dtype_name(it->second.dtype()) + " " + shape_str(it->second.shape()));
+    } else if (key.ends_with(".exp_avg_sq") && ops::min(ops::to_dtype(t, DType::Float64)).item() < 0) {
+      problems.push_back("'" + key + "' has a negative entry (a mean of squares)");
+    }
   }
-  for (const auto& [key, t] : state) {
-    size_t g = 0, p = 0;
-    char slot[32] = {0};
-    std::sscanf(key.c_str(), "%zu.%zu.%31s", &g, &p, slot);
-    ops::copy_(std::string(slot) == "exp_avg" ? m_[g][p] : v_[g][p], t);
+  for (const auto& [key, t] : mine) {
+    if (!state.count(key)) problems.push_back("missing state entry '" + key + "' " + shape_str(t.shape()));
   }
+  if (steps < 0) problems.push_back("negative step count " + std::to_string(steps));
+  if (!problems.empty()) {
+    std::string message = "AdamW: ";
+    for (size_t i = 0; i < problems.size() && i < 8; ++i) message += (i ? "; " : "") + problems[i];
+    if (problems.size() > 8) message += "; and " + std::to_string(problems.size() - 8) + " more";
+    throw std::invalid_argument(message);
+  }
+  for (auto& [key, t] : mine) ops::copy_(t, state.at(key));  // state() shares m_ and v_'s storage
   steps_ = steps;
 }
 

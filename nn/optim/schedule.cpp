@@ -22,8 +22,7 @@ double step_lr(int64_t step, int64_t step_size, double gamma, double base_lr) {
   return base_lr * std::pow(gamma, static_cast<double>(step / step_size));
 }
 
-Tensor clip_grad_norm_on_device(const std::vector<Tensor>& params, double max_norm) {
-  if (!(max_norm > 0)) throw std::invalid_argument("clip_grad_norm: max_norm must be > 0, got " + std::to_string(max_norm));
+Tensor grad_norm_on_device(const std::vector<Tensor>& params) {
   autograd::NoGradGuard no_grad;
   // The squared norms add up in float64 on the gradients' device.
   Tensor total;
@@ -34,7 +33,13 @@ Tensor clip_grad_norm_on_device(const std::vector<Tensor>& params, double max_no
     total = total.defined() ? total + squares : squares;
   }
   if (!total.defined()) return ops::scalar(0.0, DType::Float64);
-  const Tensor norm = ops::unary(UnaryOp::Sqrt, total);  // float64 []
+  return ops::unary(UnaryOp::Sqrt, total);
+}
+
+Tensor clip_grad_norm_on_device(const std::vector<Tensor>& params, double max_norm) {
+  if (!(max_norm > 0)) throw std::invalid_argument("clip_grad_norm: max_norm must be > 0, got " + std::to_string(max_norm));
+  autograd::NoGradGuard no_grad;
+  const Tensor norm = grad_norm_on_device(params);  // float64 []
   // scale = max_norm / (norm + 1e-6) when norm > max_norm, else exactly 1 (x * 1 changes no value), chosen on
   // the device: the host never learns which. torch's clip_grad_norm_ adds the same 1e-6.
   const Tensor limit = ops::full({}, max_norm, DType::Float64, norm.device());

@@ -19,5 +19,7 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
 // training step uses this one: a host read after backward() would wait for the whole backward pass to finish
 // before the optimizer's kernels could be queued.
 Tensor clip_grad_norm_on_device(const std::vector<Tensor>& params, double max_norm);
+// The global L2 norm of the gradients, as a float64 scalar tensor on their device (changing nothing).
+Tensor grad_norm_on_device(const std::vector<Tensor>& params);
 
 }  // namespace glance::nn

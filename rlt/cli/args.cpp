@@ -1,5 +1,6 @@
 #include "cli/args.h"
 
+#include <cmath>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
@@ -9,6 +10,22 @@ namespace glance::cli {
 void Args::option(const std::string& name, const std::string& default_value, const std::string& help) {
   specs_.push_back({name, default_value, help, false});
   values_[name] = default_value;
+}
+
+void Args::option(const std::string& name, const std::string& default_value, const std::string& help, Range range) {
+  option(name, default_value, help);
+  specs_.back().range = range;
+}
+
+std::string Range::str() const {
+  auto text = [](double v) {
+    if (v >= 9.2e18) return std::string("2^63 - 1");  // INT64_MAX, which a double rounds up to 2^63
+    if (v == std::floor(v) && std::fabs(v) < 1e18) return std::to_string(static_cast<int64_t>(v));
+    std::ostringstream s;
+    s << v;
+    return s.str();
+  };
+  return (lo_open ? "(" : "[") + text(lo) + ", " + text(hi) + "]";
 }
 
 void Args::flag(const std::string& name, const std::string& help) { flag(name, false, help); }
@@ -68,6 +85,12 @@ bool Args::parse(int argc, char** argv, int first) {
   if (next_positional < positional_specs_.size()) {
     throw std::invalid_argument(command_ + ": missing " + positional_specs_[next_positional].first + " (see --help)");
   }
+  // Every numeric value is checked now, before the command does any work (reading it again checks again).
+  for (const Spec& spec : specs_) {
+    if (!spec.range || values_[spec.name].empty()) continue;
+    if (spec.range->integers_only) integer(spec.name);
+    else number(spec.name);
+  }
   return true;
 }
 
@@ -85,8 +108,9 @@ std::string Args::help() const {
     if (spec.is_flag) {
       s << "  --" << spec.name << " / --no-" << spec.name << "   (default: " << spec.default_value << ")\n";
     } else {
-      s << "  --" << spec.name << " VALUE   (default: " << (spec.default_value.empty() ? "none" : spec.default_value)
-        << ")\n";
+      s << "  --" << spec.name << " VALUE   (default: " << (spec.default_value.empty() ? "none" : spec.default_value);
+      if (spec.range) s << "; " << (spec.range->integers_only ? "an integer in " : "a number in ") << spec.range->str();
+      s << ")\n";
     }
     s << "      " << spec.help << "\n";
   }
@@ -100,26 +124,47 @@ std::string Args::str(const std::string& name) const {
   return it->second;
 }
 
+const Range& Args::range_of(const std::string& name) const {
+  const Spec* spec = find(name);
+  if (spec == nullptr || !spec->range) throw std::logic_error(command_ + ": --" + name + " is not a numeric option");
+  return *spec->range;
+}
+
 double Args::number(const std::string& name) const {
+  const Range& range = range_of(name);
   const std::string v = str(name);
+  double d = 0;
+  bool parsed = false;
   try {
     size_t used = 0;
-    const double d = std::stod(v, &used);
-    if (used == v.size()) return d;
+    d = std::stod(v, &used);
+    parsed = used == v.size();
   } catch (const std::exception&) {
   }
-  throw std::invalid_argument(command_ + ": --" + name + " expects a number, got '" + v + "'");
+  if (!parsed) throw std::invalid_argument(command_ + ": --" + name + " expects a number, got '" + v + "'");
+  if (!std::isfinite(d)) throw std::invalid_argument(command_ + ": --" + name + " expects a finite number, got '" + v + "'");
+  if (!range.contains(d)) {
+    throw std::invalid_argument(command_ + ": --" + name + " " + v + " is out of range: it must be in " + range.str());
+  }
+  return d;
 }
 
 int64_t Args::integer(const std::string& name) const {
+  const Range& range = range_of(name);
   const std::string v = str(name);
+  long long n = 0;
+  bool parsed = false;
   try {
     size_t used = 0;
-    const long long n = std::stoll(v, &used);
-    if (used == v.size()) return n;
+    n = std::stoll(v, &used);
+    parsed = used == v.size();
   } catch (const std::exception&) {
   }
-  throw std::invalid_argument(command_ + ": --" + name + " expects an integer, got '" + v + "'");
+  if (!parsed) throw std::invalid_argument(command_ + ": --" + name + " expects an integer, got '" + v + "'");
+  if (!range.contains(double(n))) {
+    throw std::invalid_argument(command_ + ": --" + name + " " + v + " is out of range: it must be in " + range.str());
+  }
+  return n;
 }
 
 bool Args::on(const std::string& name) const { return str(name) == "1"; }

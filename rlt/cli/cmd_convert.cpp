@@ -18,10 +18,11 @@ int run_convert(int argc, char** argv) {
   a.option("from", "", "IN's layout: glance, hf-videomae, videomae-v2 or timm-vit (default: detected from the names)");
   a.option("to", "glance", "OUT's layout: glance, hf-videomae, videomae-v2 or timm-vit");
   a.option("inflate", "central", "timm-vit in: the 2-D patch kernel on the tubelet's central frame, or 'average'd over it");
-  a.option("frames", "16", "timm-vit, videomae-v2 in: frames per clip of the video model");
-  a.option("tubelet", "2", "timm-vit in: frames per tubelet");
-  a.option("image-size", "224", "videomae-v2 in: frame size (its checkpoints do not store it)");
-  a.option("heads", "0", "videomae-v2, timm-vit in: attention heads, where no config says (0: the standard ViT's)");
+  a.option("frames", "16", "timm-vit, videomae-v2 in: frames per clip of the video model", Range::integers(1, 1024));
+  a.option("tubelet", "2", "timm-vit in: frames per tubelet", Range::integers(1, 1024));
+  a.option("image-size", "224", "videomae-v2 in: frame size (its checkpoints do not store it)", Range::integers(1, 4096));
+  a.option("heads", "0", "videomae-v2, timm-vit in: attention heads, where no config says (0: the standard ViT's)",
+           Range::integers(0, 1024));
   a.flag("drop-unsupported", "out of glance: drop what the target cannot express (the length encoding, a 3-D "
                              "positional table) instead of refusing");
   if (!a.parse(argc, argv)) return 0;  // --help was printed
@@ -33,9 +34,6 @@ int run_convert(int argc, char** argv) {
   o.heads = a.integer("heads");
   o.drop_unsupported = a.on("drop-unsupported");
   o.notes = &notes;
-  if (o.frames < 1 || o.tubelet < 1 || o.image_size < 1 || o.heads < 0) {
-    throw std::invalid_argument("--frames, --tubelet and --image-size must be >= 1 and --heads >= 0");
-  }
   const rlt::CheckpointLayout to = rlt::parse_checkpoint_layout(a.str("to"));
   // A file goes into an existing folder: say so now, not after the conversion.
   const bool one_file = to == rlt::CheckpointLayout::Glance || to == rlt::CheckpointLayout::VideoMAEv2;

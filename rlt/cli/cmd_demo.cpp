@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "nn/atomic_file.h"
 #include "nn/json.h"
 
 namespace glance::cli {
@@ -37,6 +38,8 @@ int run_demo(int argc, char** argv) {
   o.device = device_from(a);
   o.model = model_from(a);
   o.model.attention_kernel = attention_kernel_for(a, o.device);
+  // The metrics logs' folder is checked before any work: a run must not learn at its end that it cannot write.
+  for (const char* log : {"/rlt.metrics.jsonl", "/dense.metrics.jsonl"}) nn::check_writable(a.str("out") + log, "out");
   Datasets data = datasets_from(a, o.model);
   o.model.classes = static_cast<int64_t>(data.train->class_names().size());
   optimizer_options_from(a, o);

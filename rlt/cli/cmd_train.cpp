@@ -4,6 +4,9 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/resume.h"
+#include "cli/stop_signals.h"
+#include "nn/atomic_file.h"
 #include "nn/json.h"
 #include "nn/training_state.h"
 
@@ -15,32 +18,63 @@ int run_train(int argc, char** argv) {
   add_tokenizer_options(a);
   add_data_options(a, 2048, 512);
   add_optimizer_options(a, 4, 32, "1e-3");
-  a.option("save", "", "write the training state (model, optimizer, step, RNG) to this safetensors file");
-  a.option("load", "", "resume from a training state written by --save");
+  a.option("save", "", "write the training state (model, optimizer, step, RNG) to this safetensors file at each "
+                       "epoch's end, at the end and on SIGINT/SIGTERM (atomically: the old file or the new one)");
+  a.option("save-every", "0", "> 0: with --save, also every this many steps", Range::integers(0, 1000000000000));
+  a.option("load", "", "resume from a training state written by --save (bit-exact on the CPU; the metrics log "
+                       "is continued from its step)");
   a.option("metrics", "runs/train.metrics.jsonl", "JSON Lines metrics log (one line per step)");
-  a.option("eval-every", "0", "> 0: evaluate every this many epochs too");
+  a.option("eval-every", "0", "> 0: evaluate every this many epochs too", Range::integers(0, 1000000));
   a.flag("progress", true, "show a progress bar");
   if (!a.parse(argc, argv)) return 0;
 
   rlt::TrainOptions o;
   o.device = device_from(a);
-  o.model = model_from(a);
-  o.model.attention_kernel = attention_kernel_for(a, o.device);
-  o.tokenizer = tokenizer_from(a, o.model);
+  o.save_path = a.str("save");
+  o.metrics_path = a.str("metrics");
+  o.save_every = a.integer("save-every");
+  if (o.save_every > 0 && o.save_path.empty()) throw std::invalid_argument("--save-every needs --save FILE");
+  o.load_path = a.str("load");
+  const bool resuming = !o.load_path.empty();
+  rlt::RunConfig saved;
+  if (resuming) {
+    // The checkpoint's config is validated, and the options checked against it, before anything is built.
+    saved = rlt::read_run_config(o.load_path);
+    o.model = model_to_resume(a, saved, o.load_path, o.device);
+    if (a.given("attention-kernel") || a.given("precision")) o.model.attention_kernel = attention_kernel_for(a, o.device);
+    o.tokenizer = tokenizer_options_over(a, o.model, saved.tokenizer);
+  } else {
+    o.model = model_from(a);
+    o.model.attention_kernel = attention_kernel_for(a, o.device);
+    o.tokenizer = tokenizer_from(a, o.model);
+  }
+  // Every output is checked before any work: a run must not learn at its end that it cannot save.
+  if (!o.save_path.empty()) nn::check_writable(o.save_path, "save");
+  if (!o.metrics_path.empty()) nn::check_writable(o.metrics_path, "metrics");
   Datasets data = datasets_from(a, o.model);
+  if (resuming && data.train->class_names() != saved.class_names) {
+    throw std::invalid_argument("the classes of " + data.train->describe() + " differ from those of the checkpoint '" +
+                                o.load_path + "'");
+  }
   o.model.classes = static_cast<int64_t>(data.train->class_names().size());
   optimizer_options_from(a, o);
-  o.save_path = a.str("save");
-  o.load_path = a.str("load");
-  o.metrics_path = a.str("metrics");
   o.eval_every = a.integer("eval-every");
   o.progress = a.on("progress");
   o.name = rlt::policy_name(o.tokenizer.policy);
   std::cout << "data: " << data.train->describe() << "\n";
+  StopSignals signals;  // SIGINT / SIGTERM: finish the step, save, exit kExitStoppedBySignal
+  o.stop_requested = &signals.requested();
   rlt::Trainer trainer(o, *data.train, data.val.get());
   std::cout << "model: " << o.model.to_json() << " (" << trainer.model().parameter_count() << " parameters)\n";
   const rlt::RunResult r = trainer.run();
   std::cout << result_json(r) << "\n";
+  if (r.stopped_early) {
+    std::cerr << "glance train: stopped by signal " << signals.signal_number() << " after step " << r.last_step
+              << (o.save_path.empty() ? " (no --save: nothing written)" : "; saved to " + o.save_path +
+                                                                            " (continue with --load " + o.save_path + ")")
+              << "\n";
+    return kExitStoppedBySignal;
+  }
   return 0;
 }
 
@@ -48,10 +82,10 @@ int run_eval(int argc, char** argv) {
   Args a("glance eval", "Evaluate a checkpoint written by glance train --save; prints one JSON line.");
   a.option("load", "", "the checkpoint (required)");
   add_data_options(a, 2048, 512);
-  a.option("tau", "", "override the checkpoint's tau");
+  a.option("tau", "", "override the checkpoint's tau", Range::numbers(0, 1000));
   a.option("drop", "", "override the checkpoint's token policy (rlt, dense, random)");
-  a.option("seed", "0", "seed of the built-in dataset (validation clips use seed 2*seed+2, as in train)");
-  a.option("batch-size", "32", "clips per forward pass");
+  a.option("seed", "0", "seed of the built-in dataset (validation clips use seed 2*seed+2, as in train)", Range::integers(0, INT64_MAX));
+  a.option("batch-size", "32", "clips per forward pass", Range::integers(1, 65536));
   a.option("device", "cpu", "cpu or cuda");
   if (!a.parse(argc, argv)) return 0;
   const Device device = device_from(a);
@@ -87,7 +121,7 @@ int run_predict(int argc, char** argv) {
   Args a("glance predict", "Class probabilities for the clips of a folder of frames (one JSON line).");
   a.positional("CLIP_DIR", "a folder of frames (PNG/JPG/BMP, sorted by name)");
   a.option("load", "", "the checkpoint (required)");
-  a.option("interval", "1", "take every interval-th frame");
+  a.option("interval", "1", "take every interval-th frame", Range::integers(1, 10000));
   a.option("device", "cpu", "cpu or cuda");
   if (!a.parse(argc, argv)) return 0;
   const Device device = device_from(a);

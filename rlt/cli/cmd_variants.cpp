@@ -5,13 +5,14 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "nn/attention/registry.h"
+#include "rlt/model.h"
 
 namespace glance::cli {
 
 int run_variants(int argc, char** argv) {
   Args a("glance variants", "list the attention designs (use one with: glance train --attention NAME)");
-  a.option("dim", "64", "width used to instantiate each design when listing its parameter count");
-  a.option("heads", "4", "heads used to instantiate each design");
+  a.option("dim", "64", "width used to instantiate each design when listing its parameter count", Range::integers(1, rlt::ModelLimits::dim));
+  a.option("heads", "4", "heads used to instantiate each design", Range::integers(1, rlt::ModelLimits::dim));
   if (!a.parse(argc, argv)) return 0;  // --help was printed
   for (const nn::AttentionVariant& v : nn::attention_variants()) {
     // Instantiate the design on the tiny preset's grid (8 x 4 x 4 tokens) to read its knobs.

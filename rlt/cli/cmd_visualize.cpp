@@ -103,22 +103,18 @@ int run_visualize(int argc, char** argv) {
          "greyed out. Reads a folder of frames, or clips of the built-in dataset when no folder is given.");
   a.option("frames-dir", "", "a folder of frames (default: the built-in dataset)");
   a.option("out", "runs/visualize", "output folder (one PNG per clip)");
-  a.option("clip", "0", "built-in dataset: first clip index");
-  a.option("count", "4", "clips to draw");
-  a.option("seed", "0", "built-in dataset seed");
-  a.option("frames", "16", "frames per clip");
-  a.option("size", "32", "built-in dataset: frame side; frames dir: centre-crop and resize (0: keep)");
-  a.option("objects", "1", "built-in dataset: moving objects per clip");
-  a.option("object-size", "8", "built-in dataset: object side in pixels");
-  a.option("speed", "1", "built-in dataset: object speed, pixels per frame");
-  a.option("pan", "0", "built-in dataset: camera pan, pixels per frame");
-  a.option("noise", "0", "built-in dataset: sensor noise std, grey levels");
-  a.option("interval", "1", "frames dir: take every interval-th frame");
-  a.option("tau", "0.1", "keep a tubelet iff its static score is > tau");
-  a.option("patch", "8", "tubelet side in pixels");
-  a.option("tubelet", "2", "frames per tubelet");
+  a.option("clip", "0", "built-in dataset: first clip index", Range::integers(0, 10000000));
+  a.option("count", "4", "clips to draw", Range::integers(1, 10000));
+  a.option("seed", "0", "built-in dataset seed", Range::integers(0, INT64_MAX));
+  a.option("frames", "16", "frames per clip", Range::integers(2, rlt::ModelLimits::frames));
+  a.option("size", "32", "built-in dataset: frame side; frames dir: centre-crop and resize (0: keep)", Range::integers(0, rlt::ModelLimits::image_size));
+  add_motion_options(a, "built-in dataset: ");
+  a.option("interval", "1", "frames dir: take every interval-th frame", Range::integers(1, 10000));
+  a.option("tau", "0.1", "keep a tubelet iff its static score is > tau", Range::numbers(0, 1000));
+  a.option("patch", "8", "tubelet side in pixels", Range::integers(1, rlt::ModelLimits::image_size));
+  a.option("tubelet", "2", "frames per tubelet", Range::integers(1, rlt::ModelLimits::frames));
   a.option("compare", "adjacent", "adjacent or anchor");
-  a.option("scale", "4", "screen pixels per frame pixel");
+  a.option("scale", "4", "screen pixels per frame pixel", Range::integers(1, 64));
   if (!a.parse(argc, argv)) return 0;
   rlt::TokenizerConfig t;
   t.tubelet = a.integer("tubelet"), t.patch = a.integer("patch"), t.tau = a.number("tau");
@@ -132,9 +128,8 @@ int run_visualize(int argc, char** argv) {
   } else {
     rlt::SyntheticVideoConfig c;
     c.count = a.integer("clip") + a.integer("count");
-    c.frames = a.integer("frames"), c.size = a.integer("size"), c.objects = a.integer("objects");
-    c.object_size = a.integer("object-size"), c.speed = a.number("speed"), c.pan = a.number("pan");
-    c.noise = a.number("noise"), c.seed = static_cast<uint64_t>(a.integer("seed"));
+    c.frames = a.integer("frames"), c.size = a.integer("size"), c.seed = static_cast<uint64_t>(a.integer("seed"));
+    motion_options_into(a, c);
     rlt::SyntheticVideo video(c);
     for (int64_t i = a.integer("clip"); i < c.count; ++i) {
       clips.push_back({"clip_" + std::to_string(i) + "_" + rlt::SyntheticVideo::class_names()[video.label(i)], video.clip_tensor(i)});

@@ -12,5 +12,6 @@ int run_visualize(int argc, char** argv);  // cmd_visualize.cpp
 int run_generate(int argc, char** argv);   // cmd_tokenize.cpp: write the built-in dataset as PNG frames
 int run_variants(int argc, char** argv);   // cmd_variants.cpp: list the attention designs
 int run_convert(int argc, char** argv);    // cmd_convert.cpp: checkpoints of other libraries in and out
+int run_check_data(int argc, char** argv); // cmd_check_data.cpp: a frame-folder dataset checked before training
 
 }  // namespace glance::cli

@@ -5,6 +5,7 @@
 
 #include "nn/attention/registry.h"
 #include "nn/json.h"
+#include "rlt/data_check.h"
 #include "tensor/backend.h"
 #include "tensor/device.h"
 
@@ -12,11 +13,11 @@ namespace glance::cli {
 
 void add_model_options(Args& a, const std::string& preset) {
   a.option("preset", preset, "model preset: tiny (16 x 32 x 32 clips, dim 64), small (16 x 112 x 112, dim 192), base (ViT-B, 224)");
-  a.option("dim", "", "override the preset's embedding width");
-  a.option("depth", "", "override the preset's number of blocks");
-  a.option("heads", "", "override the preset's number of heads");
-  a.option("frames", "", "override the preset's frames per clip");
-  a.option("size", "", "override the preset's frame size (pixels; frames are size x size)");
+  a.option("dim", "", "override the preset's embedding width", Range::integers(1, rlt::ModelLimits::dim));
+  a.option("depth", "", "override the preset's number of blocks", Range::integers(1, rlt::ModelLimits::depth));
+  a.option("heads", "", "override the preset's number of heads", Range::integers(1, rlt::ModelLimits::dim));
+  a.option("frames", "", "override the preset's frames per clip", Range::integers(1, rlt::ModelLimits::frames));
+  a.option("size", "", "override the preset's frame size (pixels; frames are size x size)", Range::integers(1, rlt::ModelLimits::image_size));
   a.flag("pos-encoding", true, "add the sinusoidal positional encoding of each run's start");
   a.option("pos-kind", "3d", "positional table: 3d (factorised t, h, w) or 1d (VideoMAE's flat index, the paper)");
   a.flag("length-encoding", true, "add the learned run-length encoding");
@@ -29,43 +30,56 @@ void add_model_options(Args& a, const std::string& preset) {
 void add_tokenizer_options(Args& a) {
   a.flag("rlt", true, "drop static tubelets (--no-rlt: dense, every tubelet kept)");
   a.option("drop", "", "token policy: rlt, dense or random (random: RLT's token count at random places)");
-  a.option("tau", "0.1", "keep a tubelet iff its static score is > tau (ImageNet-normalised units)");
+  a.option("tau", "0.1", "keep a tubelet iff its static score is > tau (ImageNet-normalised units)", Range::numbers(0, 1000));
   a.option("compare", "adjacent", "adjacent (the paper: previous tubelet) or anchor (the run's first tubelet)");
-  a.option("tubelet", "", "override frames per tubelet (default: the preset's, 2)");
-  a.option("patch", "", "override the tubelet's side in pixels (default: the preset's, 16)");
+  a.option("tubelet", "", "override frames per tubelet (default: the preset's, 2)", Range::integers(1, rlt::ModelLimits::frames));
+  a.option("patch", "", "override the tubelet's side in pixels (default: the preset's, 16)", Range::integers(1, rlt::ModelLimits::image_size));
 }
 
 void add_data_options(Args& a, int64_t train_clips, int64_t val_clips) {
   a.option("data", "", "root/<class>/<clip>/<frames> to train on (default: the built-in dataset)");
   a.option("val-data", "", "validation frames in the same layout (default with --data: none)");
-  a.option("frames-per-clip", "", "frames sampled per clip from --data (default: the model's frames)");
-  a.option("interval", "4", "take every interval-th frame from --data");
-  a.option("eval-clips", "1", "clips per video at evaluation (softmax averaged)");
+  a.option("frames-per-clip", "", "frames sampled per clip from --data (default: the model's frames)", Range::integers(1, rlt::ModelLimits::frames));
+  a.option("interval", "4", "take every interval-th frame from --data", Range::integers(1, 10000));
+  a.flag("check-data", true, "check --data (and --val-data) before training, as glance check-data does: every clip "
+                             "long enough, every frame a readable image of its clip's size");
+  a.option("eval-clips", "1", "clips per video at evaluation (softmax averaged)", Range::integers(1, 1000));
   a.flag("flip", true, "random horizontal flips when training on --data");
-  a.option("train-clips", std::to_string(train_clips), "built-in dataset: training clips");
-  a.option("val-clips", std::to_string(val_clips), "built-in dataset: validation clips");
-  a.option("objects", "1", "built-in dataset: moving objects per clip");
-  a.option("object-size", "8", "built-in dataset: object side in pixels");
-  a.option("speed", "1", "built-in dataset: object speed, pixels per frame");
-  a.option("pan", "0", "built-in dataset: camera pan, pixels per frame");
-  a.option("noise", "0", "built-in dataset: sensor noise std, grey levels");
+  a.option("train-clips", std::to_string(train_clips), "built-in dataset: training clips", Range::integers(1, 10000000));
+  a.option("val-clips", std::to_string(val_clips), "built-in dataset: validation clips", Range::integers(1, 10000000));
+  add_motion_options(a, "built-in dataset: ");
+}
+
+void add_motion_options(Args& a, const std::string& help_prefix) {
+  a.option("objects", "1", help_prefix + "moving objects per clip", Range::integers(1, 64));
+  a.option("object-size", "8", help_prefix + "object side in pixels", Range::integers(2, rlt::ModelLimits::image_size));
+  a.option("speed", "1", help_prefix + "object speed, pixels per frame", Range::numbers(0, 1000));
+  a.option("pan", "0", help_prefix + "camera pan, pixels per frame", Range::numbers(0, 1000));
+  a.option("noise", "0", help_prefix + "sensor noise std, grey levels", Range::numbers(0, 255));
+}
+
+void motion_options_into(const Args& a, rlt::SyntheticVideoConfig& s) {
+  s.objects = a.integer("objects");
+  s.object_size = a.integer("object-size");
+  s.speed = a.number("speed");
+  s.pan = a.number("pan");
+  s.noise = a.number("noise");
 }
 
 void add_optimizer_options(Args& a, int64_t epochs, int64_t batch_size, const std::string& lr) {
-  a.option("epochs", std::to_string(epochs), "passes over the training clips");
-  a.option("steps", "0", "> 0: train exactly this many steps instead");
-  a.option("batch-size", std::to_string(batch_size), "clips per step");
-  a.option("lr", lr, "peak learning rate (AdamW; linear warm-up, cosine decay)");
-  a.option("weight-decay", "0.05", "AdamW's decoupled weight decay");
-  a.option("label-smoothing", "0", "cross-entropy label smoothing");
-  a.option("seed", "0", "seed for init, shuffling, augmentation and the built-in dataset");
+  a.option("epochs", std::to_string(epochs), "passes over the training clips", Range::integers(1, 1000000));
+  a.option("steps", "0", "> 0: train exactly this many steps instead", Range::integers(0, 1000000000000));
+  a.option("batch-size", std::to_string(batch_size), "clips per step", Range::integers(1, 65536));
+  a.option("lr", lr, "peak learning rate (AdamW; linear warm-up, cosine decay)", Range::above(0, 10));
+  a.option("weight-decay", "0.05", "AdamW's decoupled weight decay", Range::numbers(0, 10));
+  a.option("label-smoothing", "0", "cross-entropy label smoothing", Range::numbers(0, 1));
+  a.option("seed", "0", "seed for init, shuffling, augmentation and the built-in dataset", Range::integers(0, INT64_MAX));
   a.option("device", "cpu", "cpu or cuda (cuda:N): where the model trains and the tokenizer runs");
   a.option("precision", "fp32", "attention core precision: fp32, or with --device cuda bf16 / fp16 (tensor cores; "
                                 "fp32 weights; fp16 adds dynamic loss scaling)");
 }
 
-rlt::ModelConfig model_from(const Args& a) {
-  rlt::ModelConfig m = rlt::model_preset(a.str("preset"));
+rlt::ModelConfig model_options_over(const Args& a, rlt::ModelConfig m) {
   if (a.given("dim")) m.dim = a.integer("dim");
   if (a.given("depth")) m.depth = a.integer("depth");
   if (a.given("heads")) m.heads = a.integer("heads");
@@ -73,17 +87,19 @@ rlt::ModelConfig model_from(const Args& a) {
   if (a.given("size")) m.image_size = a.integer("size");
   if (a.given("tubelet")) m.tubelet = a.integer("tubelet");
   if (a.given("patch")) m.patch = a.integer("patch");
-  m.pos_encoding = a.on("pos-encoding");
-  m.length_encoding = a.on("length-encoding");
-  m.pos_kind = a.str("pos-kind");
-  m.attention = a.str("attention");
-  m.embed_init = a.str("embed-init");
-  m.attention_kernel = a.str("attention-kernel");
-  m.attention_options = parse_attention_options(a.str("attention-options"));
-  nn::attention_variant(m.attention);  // an unknown name fails here, listing the known ones
-  m.validate();
+  // The options' defaults are ModelConfig's: only a given option changes `m`.
+  if (a.given("pos-encoding")) m.pos_encoding = a.on("pos-encoding");
+  if (a.given("length-encoding")) m.length_encoding = a.on("length-encoding");
+  if (a.given("pos-kind")) m.pos_kind = a.str("pos-kind");
+  if (a.given("attention")) m.attention = a.str("attention");
+  if (a.given("embed-init")) m.embed_init = a.str("embed-init");
+  if (a.given("attention-kernel")) m.attention_kernel = a.str("attention-kernel");
+  if (a.given("attention-options")) m.attention_options = parse_attention_options(a.str("attention-options"));
+  m.validate();  // sizes in range, names known: nothing is allocated for a model before this passed
   return m;
 }
+
+rlt::ModelConfig model_from(const Args& a) { return model_options_over(a, rlt::model_preset(a.str("preset"))); }
 
 std::map<std::string, double> parse_attention_options(const std::string& text) {
   std::map<std::string, double> options;
@@ -122,12 +138,18 @@ void optimizer_options_from(const Args& a, rlt::TrainOptions& o) {
 
 rlt::TokenizerConfig tokenizer_from(const Args& a, const rlt::ModelConfig& m) {
   rlt::TokenizerConfig t;
-  t.tubelet = m.tubelet;
-  t.patch = m.patch;
   t.tau = a.number("tau");
   t.policy = a.on("rlt") ? rlt::DropPolicy::RLT : rlt::DropPolicy::Dense;
+  return tokenizer_options_over(a, m, t);
+}
+
+rlt::TokenizerConfig tokenizer_options_over(const Args& a, const rlt::ModelConfig& m, rlt::TokenizerConfig t) {
+  t.tubelet = m.tubelet;
+  t.patch = m.patch;
+  if (a.given("tau")) t.tau = a.number("tau");
+  if (a.given("rlt")) t.policy = a.on("rlt") ? rlt::DropPolicy::RLT : rlt::DropPolicy::Dense;
   if (a.given("drop")) t.policy = rlt::parse_drop_policy(a.str("drop"));
-  t.compare = rlt::parse_compare_mode(a.str("compare"));
+  if (a.given("compare")) t.compare = rlt::parse_compare_mode(a.str("compare"));
   return t;
 }
 
@@ -136,11 +158,7 @@ rlt::SyntheticVideoConfig synthetic_from(const Args& a, const rlt::ModelConfig& 
   s.count = count;
   s.frames = m.frames;
   s.size = m.image_size;
-  s.objects = a.integer("objects");
-  s.object_size = a.integer("object-size");
-  s.speed = a.number("speed");
-  s.pan = a.number("pan");
-  s.noise = a.number("noise");
+  motion_options_into(a, s);
   s.seed = seed;
   return s;
 }
@@ -159,10 +177,23 @@ rlt::FolderOptions folder_from(const Args& a, const rlt::ModelConfig& m) {
   return f;
 }
 
+void require_good_data(const std::string& root, const std::string& option, const rlt::ClipSampling& sampling) {
+  const rlt::DataCheck check = rlt::check_frame_folders(root, sampling, 3);
+  if (check.problem_count == 0) return;
+  std::string message = "--" + option + " " + root + ": " + std::to_string(check.problem_count) +
+                        " problem(s) that would stop training when a batch met them: ";
+  for (size_t i = 0; i < check.problems.size(); ++i) message += (i ? "; " : "") + check.problems[i];
+  throw std::invalid_argument(message + " (glance check-data lists them all; --no-check-data skips this check)");
+}
+
 Datasets datasets_from(const Args& a, const rlt::ModelConfig& m) {
   Datasets d;
   const uint64_t seed = static_cast<uint64_t>(a.integer("seed"));
   if (!a.str("data").empty()) {
+    if (a.on("check-data")) {
+      require_good_data(a.str("data"), "data", folder_from(a, m).sampling);
+      if (!a.str("val-data").empty()) require_good_data(a.str("val-data"), "val-data", folder_from(a, m).sampling);
+    }
     d.train = std::make_unique<rlt::FolderClips>(a.str("data"), folder_from(a, m));
     if (!a.str("val-data").empty()) d.val = std::make_unique<rlt::FolderClips>(a.str("val-data"), folder_from(a, m));
   } else {

@@ -14,17 +14,27 @@ namespace glance::cli {
 void add_model_options(Args& args, const std::string& preset = "tiny");
 void add_tokenizer_options(Args& args);
 void add_data_options(Args& args, int64_t train_clips, int64_t val_clips);
+// The built-in dataset's motion: objects, object-size, speed, pan, noise (each help text after `help_prefix`).
+void add_motion_options(Args& args, const std::string& help_prefix);
+void motion_options_into(const Args& args, rlt::SyntheticVideoConfig& config);
 void add_optimizer_options(Args& args, int64_t epochs, int64_t batch_size, const std::string& lr);
 
-rlt::ModelConfig model_from(const Args& args);
+rlt::ModelConfig model_from(const Args& args);  // the preset with the options given over it, validated
+// `base` with the model options that were given over it (the others leave it as it is), validated.
+rlt::ModelConfig model_options_over(const Args& args, rlt::ModelConfig base);
 // "landmarks=8,iterations=6" -> {landmarks: 8, iterations: 6}; throws naming a malformed item.
 std::map<std::string, double> parse_attention_options(const std::string& text);
 // The options of add_optimizer_options (epochs, steps, batch size, lr, weight decay, label smoothing,
 // seed) into `options`.
 void optimizer_options_from(const Args& args, rlt::TrainOptions& options);
 rlt::TokenizerConfig tokenizer_from(const Args& args, const rlt::ModelConfig& model);
+// `base` with the tokenizer options that were given over it; tubelet and patch are the model's.
+rlt::TokenizerConfig tokenizer_options_over(const Args& args, const rlt::ModelConfig& model, rlt::TokenizerConfig base);
 rlt::SyntheticVideoConfig synthetic_from(const Args& args, const rlt::ModelConfig& model, int64_t count, uint64_t seed);
 rlt::FolderOptions folder_from(const Args& args, const rlt::ModelConfig& model);
+
+// Throws naming --<option>, the root and the first problems check_frame_folders finds (rlt/data_check.h).
+void require_good_data(const std::string& root, const std::string& option, const rlt::ClipSampling& sampling);
 
 struct Datasets {
   std::unique_ptr<rlt::VideoDataset> train, val;

@@ -22,6 +22,7 @@ const Command kCommands[] = {
     {"tokenize", glance::cli::run_tokenize, "run the run-length tokenizer on a folder of frames and count tokens"},
     {"visualize", glance::cli::run_visualize, "draw kept and dropped tubelets with their run lengths as PNGs"},
     {"generate", glance::cli::run_generate, "write clips of the built-in dataset as PNG frames"},
+    {"check-data", glance::cli::run_check_data, "check a dataset of frame folders before training on it"},
     {"variants", glance::cli::run_variants, "list the attention designs (glance train --attention NAME)"},
     {"convert", glance::cli::run_convert, "checkpoints of transformers' VideoMAE, VideoMAE's code and timm in and out"},
 };
@@ -29,6 +30,8 @@ const Command kCommands[] = {
 void usage(std::ostream& out) {
   out << "usage: glance <command> [options]   (glance <command> --help for its options)\n\ncommands:\n";
   for (const Command& c : kCommands) out << "  " << c.name << std::string(12 - std::strlen(c.name), ' ') << c.summary << "\n";
+  out << "\nexit status: 0 done, 1 an error (named on stderr), 2 an unknown command, 3 train stopped by SIGINT or\n"
+         "SIGTERM after saving (a second signal: 128 + its number, at once)\n";
 }
 
 }  // namespace

@@ -328,6 +328,21 @@ TEST_F(Safetensors, AFailedSaveKeepsTheOldFileAndLeavesNoTemporary) {
   EXPECT_EQ(listing(), (std::vector<std::string>{"model.safetensors"}));
 }
 
+// A save killed between writing its temporary and the rename leaves "<path>.tmp.<pid>": the next save to the
+// same path removes it once no process of that id runs. A temporary of a live process (pid 1 always runs)
+// may be another save under way, and stays; other files stay.
+TEST_F(Safetensors, AStaleTemporaryOfAKilledSaveIsRemovedByTheNextSave) {
+  const float one = 1;
+  const std::string p = path("model.safetensors");
+  // Process ids stop far below 999999999 (pid_max is at most 2^22).
+  for (const char* name : {"model.safetensors.tmp.999999999", "model.safetensors.tmp.1", "other.safetensors.tmp.999999999"}) {
+    std::ofstream(path(name)) << "half a checkpoint";
+  }
+  save_safetensors(p, {{"w", from_bytes({1}, DType::Float32, &one)}});
+  EXPECT_EQ(listing(), (std::vector<std::string>{"model.safetensors", "model.safetensors.tmp.1",
+                                                 "other.safetensors.tmp.999999999"}));
+}
+
 // ---- module checkpoints -------------------------------------------------------------------------
 
 // weight [2, 3], bias [3], and a child with a parameter and a buffer: names weight, bias,

@@ -272,6 +272,15 @@ TEST_F(TrainingState, CorruptOrMissingMetadataIsRejectedWithAMessage) {
       {"glance.epoch", "<erase>", {"glance.epoch"}},
       {"glance.optimizer_steps", "1.5", {"glance.optimizer_steps"}},
       {"glance.rng_offset", "<erase>", {"glance.rng_offset"}},
+      {"glance.step", "+4", {"glance.step", "'+4'"}},
+      {"glance.step", " 4", {"glance.step", "' 4'"}},
+      // 2^64 - 1 would read back as step -1; 2^63 is past int64.
+      {"glance.step", "18446744073709551615", {"glance.step", "out of range"}},
+      {"glance.step", "9223372036854775808", {"glance.step", "out of range"}},
+      {"glance.rng_seed", "18446744073709551616", {"glance.rng_seed", "not an integer"}},
+      // AdamW's bias correction 1 - beta^steps would be 0: every weight NaN after one step.
+      {"glance.optimizer_steps", "5", {"glance.optimizer_steps = 5", "glance.step = 4"}},
+      {"glance.epoch", "9", {"glance.epoch = 9", "glance.step = 4"}},
   };
   for (const Case& c : cases) {
     auto meta = good;
@@ -284,6 +293,34 @@ TEST_F(TrainingState, CorruptOrMissingMetadataIsRejectedWithAMessage) {
     EXPECT_EQ(victim_opt->steps(), 0);
   }
   EXPECT_THROW(load_training_state(path("does_not_exist.safetensors"), victim, *victim_opt), std::exception);
+}
+
+// AdamW takes back exactly the names it writes, each with its parameter's dtype and shape, and second moments
+// that are not negative; anything else is named and nothing is copied.
+TEST_F(TrainingState, AdamWStateIsTakenOnlyByExactNameDtypeAndSign) {
+  manual_seed(3);
+  DropNet model;
+  auto opt = make_optimizer(model);
+  const std::map<std::string, Tensor> good = opt->state();
+  ASSERT_TRUE(good.count("0.0.exp_avg"));
+  auto target = make_optimizer(model);
+  const auto before = bytes_of(target->state());
+  auto refused = [&](std::map<std::string, Tensor> state, const std::vector<std::string>& pieces) {
+    expect_throw_containing([&] { target->load_state(state, 1); }, pieces);
+    EXPECT_TRUE(same_tensors(bytes_of(target->state()), before));
+  };
+  auto renamed = good;
+  renamed["0.00.exp_avg"] = renamed.at("0.0.exp_avg");
+  renamed.erase("0.0.exp_avg");
+  refused(renamed, {"unexpected state entry '0.00.exp_avg'", "missing state entry '0.0.exp_avg'"});
+  auto wide = good;
+  wide["0.0.exp_avg"] = ops::to_dtype(wide.at("0.0.exp_avg"), DType::Float64);
+  refused(wide, {"'0.0.exp_avg' is float64", "the parameter is float32"});
+  auto negative = good;
+  negative["0.0.exp_avg_sq"] = ops::full(negative.at("0.0.exp_avg_sq").shape(), -1.0, DType::Float32);
+  refused(negative, {"'0.0.exp_avg_sq' has a negative entry"});
+  target->load_state(good, 1);  // the real thing loads
+  EXPECT_EQ(target->steps(), 1);
 }
 
 }  // namespace

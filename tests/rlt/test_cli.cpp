@@ -2,55 +2,21 @@
 // report the token counts worked out by hand below, and bad input must fail with a message, not a crash.
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
-#include <memory>
-
-#include <sys/wait.h>
-#include <unistd.h>
 #include <string>
 
 #include "nn/json.h"
+#include "rlt/cli_testing.h"
 #include "rlt/image.h"
-
-#ifndef GLANCE_CLI
-#error "GLANCE_CLI (the path of the glance executable) must be defined by the build"
-#endif
 
 namespace {
 
 using namespace glance;
+using rlt::test_support::fresh_dir;
+using rlt::test_support::last_line;
+using rlt::test_support::Output;
 
-struct Output {
-  int status = 0;
-  std::string text;
-};
-
-Output run(const std::string& args) {
-  const std::string command = std::string(GLANCE_CLI) + " " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  Output out;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe.get())) > 0) out.text.append(buffer.data(), n);
-  const int status = pclose(pipe.release());
-  out.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
-std::string last_line(const std::string& text) {
-  std::string t = text;
-  while (!t.empty() && t.back() == '\n') t.pop_back();
-  return t.substr(t.rfind('\n') == std::string::npos ? 0 : t.rfind('\n') + 1);
-}
-
-std::filesystem::path fresh_dir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / ("glance_cli_" + name + "_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
+Output run(const std::string& args) { return rlt::test_support::run_glance(args); }
 
 // 32 frames of 64 x 64 grey. In the first 16 frames a white 16 x 16 block sits in patch row 1, column
 // (f / 2) % 4 (it jumps one patch every tubelet of 2 frames); in the last 16 frames it stays put.
@@ -86,7 +52,7 @@ TEST(Cli, TokenizeMatchesHandCounts) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* command : {"demo", "train", "eval", "predict", "tokenize", "visualize", "generate"}) {
+  for (const char* command : {"demo", "train", "eval", "predict", "tokenize", "visualize", "generate", "check-data"}) {
     const Output out = run(std::string(command) + " --help");
     EXPECT_EQ(out.status, 0) << command << ": " << out.text;
     EXPECT_NE(out.text.find("usage: glance " + std::string(command)), std::string::npos) << out.text;

@@ -3,13 +3,18 @@
 // from its training state ends bit-identical to an uninterrupted one; the checkpoint reloads for eval.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <iostream>
 #include <unistd.h>
 #include <string>
 
+#include "nn/json.h"
 #include "nn/training_state.h"
 #include "rlt/clip_datasets.h"
+#include "rlt/metrics_testing.h"
 #include "rlt/trainer.h"
 #include "tensor/ops.h"
 
@@ -17,6 +22,7 @@ namespace {
 
 using namespace glance;
 using namespace glance::rlt;
+using test_support::metrics_without_timing;
 
 // 8 frames of 32 x 32, tubelets 2 x 8 x 8: a 4 x 4 x 4 grid (64 tubelets), objects of 8 px at 2 px/frame.
 SyntheticVideoConfig data_config(int64_t count, uint64_t seed) {
@@ -91,6 +97,42 @@ TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
   std::filesystem::remove_all(dir);
 }
 
+// Resuming from any step, mid-epoch or at an epoch's end, is bit-exact: K steps, a save, then the rest from
+// the file equal 6 straight steps in every weight and in every line of the metrics log (loss, accuracy, lr,
+// tokens kept). The random drop policy and drop path make the data order, the per-example generators and the
+// default generator all matter.
+TEST(Trainer, ResumeFromAnyStepIsBitExactInWeightsAndMetrics) {
+  const auto dir = std::filesystem::temp_directory_path() / ("glance_trainer_resume_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  SyntheticClips train(data_config(24, 3));
+  TrainOptions o = tiny_options();
+  o.batch_size = 8, o.steps = 6;  // 3 batches per epoch
+  o.tokenizer.policy = DropPolicy::Random;
+  o.model.drop_path = 0.2;
+  o.metrics_path = (dir / "straight.jsonl").string();
+  Trainer straight(o, train, nullptr);
+  straight.run();
+  const std::vector<std::string> expected = metrics_without_timing(dir / "straight.jsonl");
+  ASSERT_EQ(expected.size(), 6u);
+
+  for (const int64_t k : {3, 4}) {  // at the first epoch's end, inside the second
+    SCOPED_TRACE("resumed at step " + std::to_string(k));
+    TrainOptions first = o;
+    first.stop_at = k;
+    first.save_path = (dir / "state.safetensors").string();
+    first.metrics_path = (dir / "resumed.jsonl").string();
+    Trainer(first, train, nullptr).run();
+    TrainOptions second = o;
+    second.load_path = first.save_path;
+    second.metrics_path = first.metrics_path;  // continued, not truncated
+    Trainer resumed(second, train, nullptr);
+    EXPECT_EQ(resumed.run().steps, 6 - k);
+    EXPECT_EQ(flat_parameters(resumed.model()), flat_parameters(straight.model()));
+    EXPECT_EQ(metrics_without_timing(dir / "resumed.jsonl"), expected);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Trainer, MismatchedSettingsAreRejected) {
   SyntheticClips train(data_config(64, 1));
   TrainOptions o = tiny_options();
@@ -101,19 +143,27 @@ TEST(Trainer, MismatchedSettingsAreRejected) {
   EXPECT_THROW(Trainer(o, train, nullptr), std::invalid_argument);
 }
 
-// A dataset whose clip 5 claims a class the model does not have.
-class OneBadLabel : public VideoDataset {
+// Another dataset's clips, as they are; a test dataset changes one of them.
+class Forwarding : public VideoDataset {
  public:
-  explicit OneBadLabel(const VideoDataset& inner) : inner_(inner) {}
+  explicit Forwarding(const VideoDataset& inner) : inner_(inner) {}
   int64_t size() const override { return inner_.size(); }
-  int64_t label(int64_t i) const override { return i == 5 ? 8 : inner_.label(i); }
+  int64_t label(int64_t i) const override { return inner_.label(i); }
   std::vector<std::string> class_names() const override { return inner_.class_names(); }
   Tensor train_clip(int64_t i, Generator& gen) const override { return inner_.train_clip(i, gen); }
   Tensor eval_clip(int64_t i, int64_t view) const override { return inner_.eval_clip(i, view); }
-  std::string describe() const override { return "one-bad-label"; }
+  std::string describe() const override { return "forwarding"; }
 
- private:
+ protected:
   const VideoDataset& inner_;
+};
+
+// A dataset whose clip 5 claims a class the model does not have.
+class OneBadLabel : public Forwarding {
+ public:
+  using Forwarding::Forwarding;
+  int64_t label(int64_t i) const override { return i == 5 ? 8 : inner_.label(i); }
+  std::string describe() const override { return "one-bad-label"; }
 };
 
 // The trainer checks labels while it builds the batch (on a GPU the loss no longer reads them back), naming
@@ -133,6 +183,53 @@ TEST(Trainer, LabelOutsideTheModelsClassesIsNamed) {
     EXPECT_NE(what.find("label 8"), std::string::npos) << what;
     EXPECT_NE(what.find("[0, 8)"), std::string::npos) << what;
   }
+}
+
+// A dataset whose clip 5 is all NaN (a corrupt frame file decoded, a bad transform): the step that trains on it
+// has a NaN loss.
+class OneNaNClip : public Forwarding {
+ public:
+  using Forwarding::Forwarding;
+  Tensor train_clip(int64_t i, Generator& gen) const override {
+    const Tensor clip = inner_.train_clip(i, gen);
+    return i == 5 ? ops::full(clip.shape(), std::nan(""), clip.dtype()) : clip;
+  }
+  std::string describe() const override { return "one-nan-clip"; }
+};
+
+std::string file_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A run resumed from a good checkpoint and saving over it (--load X --save X) meets a NaN at its first step:
+// it stops there naming the step and the loss, and X keeps the good state byte for byte (one batch per
+// epoch: without the check the epoch's end would save the NaN weights over it).
+TEST(Trainer, NonFiniteLossStopsTheRunAndKeepsTheGoodCheckpoint) {
+  const auto dir = std::filesystem::temp_directory_path() / ("glance_trainer_nan_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string state = (dir / "state.safetensors").string();
+  SyntheticClips clips(data_config(16, 1));
+  TrainOptions o = tiny_options();
+  o.batch_size = 16, o.steps = 2, o.save_path = state;
+  Trainer(o, clips, nullptr).run();
+  const std::string good = file_bytes(state);
+  ASSERT_FALSE(good.empty());
+
+  OneNaNClip poisoned(clips);
+  o.steps = 4, o.load_path = state;
+  Trainer resumed(o, poisoned, nullptr);
+  try {
+    resumed.run();
+    ADD_FAILURE() << "a NaN loss was trained on";
+  } catch (const NonFiniteTraining& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("step 3: the loss is NaN"), std::string::npos) << what;
+    EXPECT_NE(what.find(state), std::string::npos) << what;
+  }
+  EXPECT_EQ(file_bytes(state), good) << "the good checkpoint was overwritten";
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 1) << "a temporary file was left behind";
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

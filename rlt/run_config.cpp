@@ -1,0 +1,82 @@
+#include "rlt/run_config.h"
+
+#include <cmath>
+#include <set>
+#include <stdexcept>
+
+#include "nn/json.h"
+#include "nn/safetensors.h"
+#include "rlt/strict_json.h"
+
+namespace glance::rlt {
+
+namespace {
+
+// The class list names each output of the head once: predict prints class_names[c] beside probability c.
+void check_class_names(const std::vector<std::string>& names, int64_t classes) {
+  // Empty only for an encoder without a head (classes = 0: a converted checkpoint, rlt/convert.h).
+  if (names.empty() && classes != 0) throw std::invalid_argument("the class list is empty");
+  if (static_cast<int64_t>(names.size()) != classes) {
+    throw std::invalid_argument("the class list has " + std::to_string(names.size()) + " class names but the model has " +
+                                std::to_string(classes) + " classes (the size of its head)");
+  }
+  std::set<std::string> seen;
+  for (const std::string& name : names) {
+    if (!seen.insert(name).second) throw std::invalid_argument("class '" + name + "' is listed twice");
+  }
+}
+
+void check_tokenizer(const TokenizerConfig& t, const ModelConfig& m) {
+  if (t.tubelet != m.tubelet || t.patch != m.patch) {
+    throw std::invalid_argument("tokenizer: tubelet " + std::to_string(t.tubelet) + ", patch " + std::to_string(t.patch) +
+                                " differ from the model's tubelet " + std::to_string(m.tubelet) + ", patch " +
+                                std::to_string(m.patch));
+  }
+  if (!std::isfinite(t.tau)) throw std::invalid_argument("tokenizer: tau = " + std::to_string(t.tau) + " is not finite");
+}
+
+}  // namespace
+
+std::string run_config_json(const ModelConfig& model, const TokenizerConfig& t, const std::vector<std::string>& names) {
+  nn::Json tok = nn::Json::object();
+  tok.set("tubelet", t.tubelet).set("patch", t.patch).set("tau", t.tau);
+  tok.set("policy", policy_name(t.policy)).set("compare", compare_name(t.compare));
+  nn::Json classes = nn::Json::array();
+  for (const auto& n : names) classes.push_back(n);
+  nn::Json j = nn::Json::object();
+  j.set("model", nn::Json::parse(model.to_json())).set("tokenizer", tok).set("classes", classes);
+  return j.dump();
+}
+
+RunConfig parse_run_config(const std::string& json) {
+  const nn::Json j = nn::Json::parse(json);
+  require_known_keys(j, {"model", "tokenizer", "classes"}, "glance.config");
+  RunConfig c;
+  c.model = ModelConfig::from_json(j["model"].dump());  // validated: sizes in range, names known
+  const nn::Json& t = j["tokenizer"];
+  require_known_keys(t, {"tubelet", "patch", "tau", "policy", "compare"}, "tokenizer");
+  c.tokenizer.tubelet = t["tubelet"].as_int64();
+  c.tokenizer.patch = t["patch"].as_int64();
+  c.tokenizer.tau = t["tau"].as_double();
+  c.tokenizer.policy = parse_drop_policy(t["policy"].as_string());
+  c.tokenizer.compare = parse_compare_mode(t["compare"].as_string());
+  check_tokenizer(c.tokenizer, c.model);
+  for (const auto& n : j["classes"].as_array()) c.class_names.push_back(n.as_string());
+  check_class_names(c.class_names, c.model.classes);
+  return c;
+}
+
+RunConfig read_run_config(const std::string& path) {
+  const nn::SafetensorsFile file = nn::load_safetensors(path);
+  auto it = file.metadata.find("glance.config");
+  if (it == file.metadata.end()) {
+    throw std::runtime_error("checkpoint '" + path + "' has no glance.config metadata (not written by glance train?)");
+  }
+  try {
+    return parse_run_config(it->second);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("checkpoint '" + path + "': bad glance.config: " + e.what());
+  }
+}
+
+}  // namespace glance::rlt
