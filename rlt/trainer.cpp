@@ -17,6 +17,7 @@
 #include "nn/safetensors.h"
 #include "nn/training_state.h"
 #include "rlt/batch_tokenizer.h"
+#include "rlt/init_from.h"
 #include "tensor/counters.h"
 #include "tensor/ops.h"
 
@@ -77,8 +78,15 @@ Trainer::Trainer(TrainOptions options, const VideoDataset& train, const VideoDat
   }
   manual_seed(options_.seed);  // parameter init and dropout draw from the default generator
   model_ = std::make_shared<RLTransformer>(options_.model);
+  if (!options_.init_from.empty()) {
+    if (!options_.load_path.empty()) throw std::invalid_argument("train: --init-from starts a new run, --load continues one: give one");
+    const InitFromResult r = init_from(options_.init_from, *model_);
+    std::cout << "initialised from " << options_.init_from
+              << (r.new_head ? " (a new head for " + std::to_string(options_.model.classes) + " classes)" : "") << "\n";
+  }
   model_->to(options_.device);  // initialised on the CPU (the same numbers on every device), then moved
-  optimizer_ = std::make_unique<nn::AdamW>(nn::decay_groups(*model_, options_.lr, options_.weight_decay));
+  optimizer_ = std::make_unique<nn::AdamW>(with_head_lr_scale(
+      nn::decay_groups(*model_, options_.lr, options_.weight_decay), *model_, options_.head_lr_scale));
 }
 
 RunResult Trainer::run() {

@@ -49,6 +49,9 @@ struct TrainOptions {
   std::string metrics_path;     // JSON Lines; empty: none
   std::string save_path;        // training state written at the end (and each epoch); empty: none
   int64_t save_every = 0;       // > 0: also every this many steps (a crash loses fewer than this many)
+  std::string init_from;        // start from this checkpoint's weights (a new run: rlt/init_from.h); a new head
+                                // when its classes differ from the data's
+  double head_lr_scale = 1.0;   // the head's learning rate over the others' (with init_from: a new head)
   std::string load_path;        // resume from this training state (bit-exact on the CPU: data order,
                                 // augmentation, random generators, schedule); the metrics log is continued
   const std::atomic<bool>* stop_requested = nullptr;  // set (by a signal handler): finish the step, save, stop

@@ -23,6 +23,10 @@ int run_train(int argc, char** argv) {
   a.option("save-every", "0", "> 0: with --save, also every this many steps", Range::integers(0, 1000000000000));
   a.option("load", "", "resume from a training state written by --save (bit-exact on the CPU; the metrics log "
                        "is continued from its step)");
+  a.option("init-from", "", "start from this checkpoint's weights, e.g. one `glance convert` made from VideoMAE or "
+                            "timm (its model config; a new head when its classes differ from the data's)");
+  a.option("head-lr-scale", "1", "the head's learning rate over the others' (for a new head on --init-from weights)",
+           Range::above(0, 1000));
   a.option("metrics", "runs/train.metrics.jsonl", "JSON Lines metrics log (one line per step)");
   a.option("eval-every", "0", "> 0: evaluate every this many epochs too", Range::integers(0, 1000000));
   a.flag("progress", true, "show a progress bar");
@@ -35,9 +39,20 @@ int run_train(int argc, char** argv) {
   o.save_every = a.integer("save-every");
   if (o.save_every > 0 && o.save_path.empty()) throw std::invalid_argument("--save-every needs --save FILE");
   o.load_path = a.str("load");
+  o.init_from = a.str("init-from");
+  o.head_lr_scale = a.number("head-lr-scale");
+  if (!o.load_path.empty() && !o.init_from.empty()) {
+    throw std::invalid_argument("--init-from starts a new run from a model's weights, --load continues a run: give one");
+  }
   const bool resuming = !o.load_path.empty();
   rlt::RunConfig saved;
-  if (resuming) {
+  if (!o.init_from.empty()) {
+    // The weights' model, checked against the model options given (as for --load); the head follows the data.
+    saved = rlt::read_run_config(o.init_from);
+    o.model = model_to_resume(a, saved, o.init_from, o.device);
+    if (a.given("attention-kernel") || a.given("precision")) o.model.attention_kernel = attention_kernel_for(a, o.device);
+    o.tokenizer = tokenizer_options_over(a, o.model, saved.tokenizer);
+  } else if (resuming) {
     // The checkpoint's config is validated, and the options checked against it, before anything is built.
     saved = rlt::read_run_config(o.load_path);
     o.model = model_to_resume(a, saved, o.load_path, o.device);
@@ -122,11 +137,16 @@ int run_predict(int argc, char** argv) {
   a.positional("CLIP_DIR", "a folder of frames (PNG/JPG/BMP, sorted by name)");
   a.option("load", "", "the checkpoint (required)");
   a.option("interval", "1", "take every interval-th frame", Range::integers(1, 10000));
+  a.option("tau", "", "override the checkpoint's tau", Range::numbers(0, 1000));
+  a.option("drop", "", "override the checkpoint's token policy (rlt, dense, random): RLT at inference, or not, "
+                       "whatever the model was trained with");
   a.option("device", "cpu", "cpu or cuda");
   if (!a.parse(argc, argv)) return 0;
   const Device device = device_from(a);
   if (a.str("load").empty()) throw std::invalid_argument("glance predict: --load FILE is required");
   rlt::RunConfig config = rlt::read_run_config(a.str("load"));
+  if (a.given("tau")) config.tokenizer.tau = a.number("tau");
+  if (a.given("drop")) config.tokenizer.policy = rlt::parse_drop_policy(a.str("drop"));
   config.model.attention_kernel = attention_kernel_on(config.model.attention_kernel, device);
   rlt::RLTransformer model(config.model);
   nn::load_model_from_training_state(a.str("load"), model);
@@ -148,6 +168,7 @@ int run_predict(int argc, char** argv) {
   nn::Json j = nn::Json::object();
   j.set("clip_dir", a.arg("CLIP_DIR")).set("clips", static_cast<int64_t>(clips.size()));
   j.set("prediction", config.class_names[best]).set("probabilities", probs);
+  j.set("policy", rlt::policy_name(config.tokenizer.policy));
   std::cout << j.dump() << "\n";
   return 0;
 }

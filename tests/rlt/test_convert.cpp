@@ -4,9 +4,6 @@
 // model must give the same hidden states after every block and the same logits, within 1e-4, dense and with RLT.
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -14,6 +11,7 @@
 #include <vector>
 
 #include "nn/safetensors.h"
+#include "rlt/cli_testing.h"
 #include "rlt/convert.h"
 #include "rlt/error_text.h"
 #include "rlt/model.h"
@@ -25,6 +23,8 @@ namespace {
 using namespace glance;
 using namespace glance::rlt;
 using test_support::Contains;
+using test_support::Output;
+using test_support::run_glance;
 using test_support::error_of;
 
 const std::string kFixtures = GLANCE_MODEL_FIXTURES;
@@ -278,33 +278,46 @@ TEST(Convert, BadInputIsNamed) {
 }
 
 // The command line: what it read, the notes, what it wrote; a missing output folder named before any work.
-std::string glance_cli(const std::string& args, int* status) {
-  std::string text;
-  FILE* pipe = popen((std::string(GLANCE_CLI) + " " + args + " 2>&1").c_str(), "r");
-  for (int c; pipe && (c = std::fgetc(pipe)) != EOF;) text += char(c);
-  const int s = pipe ? pclose(pipe) : -1;
-  *status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
-  return text;
-}
-
 TEST(Convert, CommandLineSaysWhatItFoundAndWrote) {
   const std::filesystem::path dir = std::filesystem::temp_directory_path() / "glance_test_convert_cli";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  int status = 0;
-  std::string out = glance_cli("convert " + kFixtures + "/hf_videomae " + (dir / "m.safetensors").string(), &status);
-  EXPECT_EQ(status, 0) << out;
-  EXPECT_NE(out.find("transformers VideoMAE classifier (videomae.*), 2 blocks, 5 classes"), std::string::npos) << out;
-  EXPECT_NE(out.find("wrote"), std::string::npos) << out;
-  out = glance_cli("convert " + (dir / "m.safetensors").string() + " " + (dir / "hf").string() + " --to hf-videomae", &status);
-  EXPECT_EQ(status, 0) << out;
+  Output out = run_glance("convert " + kFixtures + "/hf_videomae " + (dir / "m.safetensors").string());
+  EXPECT_EQ(out.status, 0) << out.text;
+  EXPECT_TRUE(Contains(out.text, "transformers VideoMAE classifier (videomae.*), 2 blocks, 5 classes"));
+  EXPECT_TRUE(Contains(out.text, "wrote"));
+  out = run_glance("convert " + (dir / "m.safetensors").string() + " " + (dir / "hf").string() + " --to hf-videomae");
+  EXPECT_EQ(out.status, 0) << out.text;
   EXPECT_TRUE(std::filesystem::exists(dir / "hf" / "config.json"));
-  out = glance_cli("convert " + kFixtures + "/hf_videomae " + (dir / "missing" / "m.safetensors").string(), &status);
-  EXPECT_EQ(status, 1);
-  EXPECT_NE(out.find("does not exist"), std::string::npos) << out;
-  out = glance_cli("convert " + kFixtures + "/hf_videomae " + (dir / "x").string() + " --to keras", &status);
-  EXPECT_EQ(status, 1);
-  EXPECT_NE(out.find("unknown checkpoint layout 'keras'"), std::string::npos) << out;
+  out = run_glance("convert " + kFixtures + "/hf_videomae " + (dir / "missing" / "m.safetensors").string());
+  EXPECT_EQ(out.status, 1);
+  EXPECT_TRUE(Contains(out.text, "does not exist"));
+  out = run_glance("convert " + kFixtures + "/hf_videomae " + (dir / "x").string() + " --to keras");
+  EXPECT_EQ(out.status, 1);
+  EXPECT_TRUE(Contains(out.text, "unknown checkpoint layout 'keras'"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Convert, PredictAppliesOrRemovesRLTWhateverTheModelWasTrainedWith) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "glance_test_convert_predict";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string model = (dir / "m.safetensors").string();
+  ASSERT_EQ(run_glance("convert " + kFixtures + "/hf_videomae " + model).status, 0);
+  ASSERT_EQ(run_glance("generate --out " + (dir / "clips").string() + " --count 1").status, 0);
+  std::filesystem::path clip;
+  for (const auto& c : std::filesystem::recursive_directory_iterator(dir / "clips")) {
+    if (c.is_directory() && c.path().filename().string().rfind("clip_", 0) == 0) clip = c.path();
+  }
+  ASSERT_FALSE(clip.empty());
+  for (const std::string policy : {"dense", "rlt"}) {
+    const Output out = run_glance("predict --load " + model + " " + clip.string() + " --drop " + policy);
+    EXPECT_EQ(out.status, 0) << out.text;
+    EXPECT_TRUE(Contains(out.text, "\"policy\":\"" + policy + "\""));
+  }
+  const Output out = run_glance("predict --load " + model + " " + clip.string() + " --drop none");
+  EXPECT_EQ(out.status, 1);
+  EXPECT_TRUE(Contains(out.text, "unknown drop policy 'none'"));
   std::filesystem::remove_all(dir);
 }
 
