@@ -265,8 +265,8 @@ GlanceModel hf_videomae_to_glance(const ForeignCheckpoint& in, const ConvertOpti
   Source src(in.tensors, in.path);
   TensorMap g;
   const std::string pe = prefix + "embeddings.patch_embeddings.projection";
-  g["patch_embed.weight"] = src.take(pe + ".weight");
-  g["patch_embed.bias"] = src.take(pe + ".bias");
+  g["patch_embed.proj.weight"] = src.take(pe + ".weight");
+  g["patch_embed.proj.bias"] = src.take(pe + ".bias");
   for (int64_t i = 0; i < m.depth; ++i) take_block(src, hf_block(prefix, i), i, m.dim, g);
   if (m.classes > 0) {
     g["fc_norm.weight"] = src.take("fc_norm.weight"), g["fc_norm.bias"] = src.take("fc_norm.bias");
@@ -309,8 +309,8 @@ GlanceModel videomae_v2_to_glance(const ForeignCheckpoint& in, const ConvertOpti
   m.pos_kind = "1d", m.length_encoding = true, m.drop_path = 0.0;
   m.classes = has(in.tensors, "head.weight") ? in.tensors.at("head.weight").size(0) : 0;
   TensorMap g;
-  g["patch_embed.weight"] = kernel;
-  g["patch_embed.bias"] = src.take(prefix + "patch_embed.proj.bias");
+  g["patch_embed.proj.weight"] = kernel;
+  g["patch_embed.proj.bias"] = src.take(prefix + "patch_embed.proj.bias");
   for (int64_t i = 0; i < m.depth; ++i) take_block(src, v2_block(prefix, i), i, m.dim, g);
   if (m.classes > 0) {
     g["fc_norm.weight"] = src.take("fc_norm.weight"), g["fc_norm.bias"] = src.take("fc_norm.bias");
@@ -397,8 +397,8 @@ GlanceModel timm_vit_to_glance(const ForeignCheckpoint& in, const ConvertOptions
     tubelet_kernel = ops::concat(frames, 2);
   }
   note(o, "patch kernel inflated over the tubelet's " + std::to_string(m.tubelet) + " frames: " + o.inflate);
-  g["patch_embed.weight"] = tubelet_kernel;
-  g["patch_embed.bias"] = src.take("patch_embed.proj.bias");
+  g["patch_embed.proj.weight"] = tubelet_kernel;
+  g["patch_embed.proj.bias"] = src.take("patch_embed.proj.bias");
   for (int64_t i = 0; i < m.depth; ++i) {
     const std::string b = "blocks." + std::to_string(i) + ".";
     for (const char* part : {"norm1", "norm2", "attn.proj", "mlp.fc1", "mlp.fc2"}) {
@@ -436,8 +436,16 @@ GlanceModel glance_to_glance(const ForeignCheckpoint& in) {
   auto it = in.metadata.find("glance.config");
   if (it == in.metadata.end()) refuse(in.path + ": no glance.config metadata (not written by glance)");
   const RunConfig run = parse_run_config(it->second);
+  // Checkpoints of earlier glance versions name the tubelet embedding patch_embed.{weight,bias}.
+  TensorMap tensors = in.tensors;
+  for (const char* part : {"weight", "bias"}) {
+    auto legacy = tensors.find(std::string("patch_embed.") + part);
+    if (legacy == tensors.end()) continue;
+    tensors[std::string("patch_embed.proj.") + part] = legacy->second;
+    tensors.erase(legacy);
+  }
   // A training checkpoint also holds the optimizer's moments: the model is what converts.
-  return {run.model, run.class_names, fill_glance_state(run.model, in.tensors, in.path, "optimizer.")};
+  return {run.model, run.class_names, fill_glance_state(run.model, tensors, in.path, "optimizer.")};
 }
 
 // ---- out of glance ----------------------------------------------------------------------------------------------
@@ -489,8 +497,8 @@ ForeignModel glance_to_videomae(const GlanceModel& g, CheckpointLayout to, const
   const bool hf = to == CheckpointLayout::HfVideoMAE;
   const std::string prefix = hf && m.classes > 0 ? "videomae." : "";
   const std::string pe = hf ? prefix + "embeddings.patch_embeddings.projection" : "patch_embed.proj";
-  out.tensors[pe + ".weight"] = g.tensors.at("patch_embed.weight");
-  out.tensors[pe + ".bias"] = g.tensors.at("patch_embed.bias");
+  out.tensors[pe + ".weight"] = g.tensors.at("patch_embed.proj.weight");
+  out.tensors[pe + ".bias"] = g.tensors.at("patch_embed.proj.bias");
   for (int64_t i = 0; i < m.depth; ++i) give_block(g.tensors, hf ? hf_block(prefix, i) : v2_block("", i), i, m.dim, out.tensors, o);
   if (m.classes > 0) {
     out.tensors["fc_norm.weight"] = g.tensors.at("fc_norm.weight"), out.tensors["fc_norm.bias"] = g.tensors.at("fc_norm.bias");
@@ -522,8 +530,8 @@ ForeignModel glance_to_timm(const GlanceModel& g, const ConvertOptions& o) {
   }
   ForeignModel out;
   // A still image repeated over the tubelet's frames embeds as the sum of the kernel's frames.
-  out.tensors["patch_embed.proj.weight"] = ops::sum(g.tensors.at("patch_embed.weight"), {2});
-  out.tensors["patch_embed.proj.bias"] = g.tensors.at("patch_embed.bias");
+  out.tensors["patch_embed.proj.weight"] = ops::sum(g.tensors.at("patch_embed.proj.weight"), {2});
+  out.tensors["patch_embed.proj.bias"] = g.tensors.at("patch_embed.proj.bias");
   out.tensors["pos_embed"] = ops::unsqueeze(m.pos_encoding ? g.tensors.at("pos_table") : ops::zeros(g.tensors.at("pos_table").shape()), 0);
   for (int64_t i = 0; i < m.depth; ++i) {
     const std::string b = "blocks." + std::to_string(i) + ".";
@@ -600,6 +608,12 @@ CheckpointLayout detect_layout(const TensorMap& t, std::string* found) {
   auto classes = [&](const std::string& head) {
     return has(t, head) ? std::to_string(t.at(head).size(0)) + " classes" : std::string("no head");
   };
+  if (has(t, "pos_table") && (has(t, "patch_embed.proj.weight") || has(t, "patch_embed.weight"))) {
+    say(std::string(has(t, "patch_embed.weight") ? "glance RLT transformer (an earlier version's names)"
+                                                 : "glance RLT transformer") +
+        ", " + blocks("blocks.", ".attn.qkv.weight") + " blocks, " + classes("head.weight"));
+    return CheckpointLayout::Glance;
+  }
   if (has(t, "videomae.embeddings.patch_embeddings.projection.weight")) {
     say("transformers VideoMAE classifier (videomae.*), " + blocks("videomae.encoder.layer.", ".layernorm_before.weight") +
         " blocks, " + classes("classifier.weight"));
@@ -623,14 +637,10 @@ CheckpointLayout detect_layout(const TensorMap& t, std::string* found) {
         " blocks, " + classes("head.weight"));
     return CheckpointLayout::TimmViT;
   }
-  if (has(t, "patch_embed.weight") && has(t, "pos_table")) {
-    say("glance RLT transformer, " + blocks("blocks.", ".attn.qkv.weight") + " blocks, " + classes("head.weight"));
-    return CheckpointLayout::Glance;
-  }
   throw std::runtime_error(
       "no known layout: looked for videomae.embeddings.patch_embeddings.projection.weight (transformers "
       "VideoMAE), encoder.patch_embed.proj.weight or a 5-D patch_embed.proj.weight (VideoMAE's code), a 4-D "
-      "patch_embed.proj.weight (timm ViT) and patch_embed.weight with pos_table (glance); say --from");
+      "patch_embed.proj.weight (timm ViT) and pos_table (glance); say --from");
 }
 
 GlanceModel to_glance(const ForeignCheckpoint& in, CheckpointLayout layout, const ConvertOptions& options) {

@@ -3,6 +3,7 @@
 //
 //   layout        where its files come from                               what it holds
 //   glance        glance train --save, glance convert                      glance's names + glance.config metadata
+//                 (an earlier version's patch_embed.{weight,bias} renamed)
 //   hf-videomae   transformers' VideoMAEForVideoClassification and          videomae.embeddings.patch_embeddings.projection,
 //                 VideoMAEModel (save_pretrained: a folder with              videomae.encoder.layer.N.attention.attention.
 //                 config.json and model.safetensors)                         {query,key,value}, q_bias/v_bias (or query.bias),

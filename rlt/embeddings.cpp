@@ -11,7 +11,7 @@
 
 namespace glance::rlt {
 
-TubeletEmbedding::TubeletEmbedding(int64_t c, int64_t u, int64_t p, int64_t d) {
+TubeletProjection::TubeletProjection(int64_t c, int64_t u, int64_t p, int64_t d) {
   weight = register_parameter("weight", ops::empty({d, c, u, p, p}));
   bias = register_parameter("bias", ops::empty({d}));
   // PyTorch's Conv3d default: U(+-1/sqrt(fan_in)), fan_in = C*u*p*p.
@@ -19,6 +19,9 @@ TubeletEmbedding::TubeletEmbedding(int64_t c, int64_t u, int64_t p, int64_t d) {
   nn::init::uniform_(weight, -bound, bound);
   nn::init::uniform_(bias, -bound, bound);
 }
+
+TubeletEmbedding::TubeletEmbedding(int64_t c, int64_t u, int64_t p, int64_t d)
+    : proj(register_module("proj", std::make_shared<TubeletProjection>(c, u, p, d))), weight(proj->weight), bias(proj->bias) {}
 
 void TubeletEmbedding::init_central_frame(const Tensor& patch_weight) {
   const int64_t D = weight.size(0), C = weight.size(1), u = weight.size(2), p = weight.size(3);

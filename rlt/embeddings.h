@@ -13,13 +13,23 @@
 
 namespace glance::rlt {
 
+// The Conv3d's parameters, a child named "proj": a checkpoint then says patch_embed.proj.weight, as glance's image
+// ViT, timm and VideoMAE do (checkpoints written before it say patch_embed.weight: `glance convert` renames them).
+class TubeletProjection : public nn::Module {
+ public:
+  TubeletProjection(int64_t channels, int64_t tubelet, int64_t patch, int64_t dim);
+  Tensor weight;  // [D, C, u, p, p]
+  Tensor bias;    // [D]
+};
+
 class TubeletEmbedding : public nn::Module {
  public:
   TubeletEmbedding(int64_t channels, int64_t tubelet, int64_t patch, int64_t dim);
   Tensor forward(const Tensor& tubelets) const;  // [N, C*u*p*p] -> [N, D]
   int64_t input_size() const { return weight.size(1) * weight.size(2) * weight.size(3) * weight.size(4); }
-  Tensor weight;  // [D, C, u, p, p]
-  Tensor bias;    // [D]
+  std::shared_ptr<TubeletProjection> proj;
+  Tensor weight;  // proj's [D, C, u, p, p] (the same tensor)
+  Tensor bias;    // proj's [D]
 
   // ViViT's central-frame initialisation (scenic's init_embedding): the 2-D patch kernel goes on the
   // tubelet's central frame u/2 (for u = 2 the second frame, as in the code) and the other taps are

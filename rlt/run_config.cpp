@@ -68,6 +68,10 @@ RunConfig parse_run_config(const std::string& json) {
 
 RunConfig read_run_config(const std::string& path) {
   const nn::SafetensorsFile file = nn::load_safetensors(path);
+  if (file.tensors.count("patch_embed.weight")) {
+    throw std::runtime_error("checkpoint '" + path + "' has an earlier glance version's names (patch_embed.weight, now "
+                             "patch_embed.proj.weight): `glance convert " + path + " NEW.safetensors` renames them");
+  }
   auto it = file.metadata.find("glance.config");
   if (it == file.metadata.end()) {
     throw std::runtime_error("checkpoint '" + path + "' has no glance.config metadata (not written by glance train?)");

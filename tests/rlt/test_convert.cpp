@@ -15,6 +15,7 @@
 #include "rlt/convert.h"
 #include "rlt/error_text.h"
 #include "rlt/model.h"
+#include "rlt/run_config.h"
 #include "rlt/tokenizer.h"
 #include "tensor/ops.h"
 
@@ -178,7 +179,7 @@ TEST(Convert, CentralInflationPutsTheKernelOnTheMiddleFrameOnly) {
   ConvertOptions o;
   o.inflate = "central", o.frames = 4, o.tubelet = 2;
   const GlanceModel g = convert("timm_vit", o);
-  const Tensor k = g.tensors.at("patch_embed.weight");  // [D, 3, 2, p, p]
+  const Tensor k = g.tensors.at("patch_embed.proj.weight");  // [D, 3, 2, p, p]
   const Tensor image_kernel = nn::load_safetensors(kFixtures + "/timm_vit/model.safetensors").tensors.at("patch_embed.proj.weight");
   EXPECT_EQ(max_abs_diff(ops::squeeze(ops::narrow(k, 2, 1, 1), 2), image_kernel), 0.0);
   EXPECT_EQ(ops::max(ops::unary(UnaryOp::Abs, ops::narrow(k, 2, 0, 1))).item(), 0.0);
@@ -295,6 +296,36 @@ TEST(Convert, CommandLineSaysWhatItFoundAndWrote) {
   out = run_glance("convert " + kFixtures + "/hf_videomae " + (dir / "x").string() + " --to keras");
   EXPECT_EQ(out.status, 1);
   EXPECT_TRUE(Contains(out.text, "unknown checkpoint layout 'keras'"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Convert, AnEarlierGlanceCheckpointIsRefusedWithTheCommandThatRenamesIt) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "glance_test_convert_legacy";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  // A checkpoint as glance wrote it before the tubelet embedding's parameters moved under "proj".
+  const GlanceModel g = convert("hf_videomae");
+  std::map<std::string, Tensor> old = g.tensors;
+  for (const char* part : {"weight", "bias"}) {
+    old[std::string("patch_embed.") + part] = old.at(std::string("patch_embed.proj.") + part);
+    old.erase(std::string("patch_embed.proj.") + part);
+  }
+  const std::string before = (dir / "old.safetensors").string(), after = (dir / "new.safetensors").string();
+  TokenizerConfig tokenizer;
+  tokenizer.tubelet = g.config.tubelet, tokenizer.patch = g.config.patch;
+  nn::save_safetensors(before, old, {{"glance.config", run_config_json(g.config, tokenizer, g.class_names)}});
+
+  Output out = run_glance("eval --load " + before);
+  EXPECT_EQ(out.status, 1);
+  EXPECT_TRUE(Contains(out.text, "`glance convert " + before + " NEW.safetensors` renames them"));
+  out = run_glance("convert " + before + " " + after);
+  EXPECT_EQ(out.status, 0) << out.text;
+  EXPECT_TRUE(Contains(out.text, "glance RLT transformer (an earlier version's names)"));
+  const auto renamed = nn::load_safetensors(after).tensors;
+  for (const auto& [name, t] : g.tensors) {
+    ASSERT_TRUE(renamed.count(name)) << name;
+    EXPECT_EQ(max_abs_diff(renamed.at(name), t), 0.0) << name;
+  }
   std::filesystem::remove_all(dir);
 }
 
