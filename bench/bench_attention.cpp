@@ -1,5 +1,7 @@
-// The attention ladder on the CPU: each kernel ("reference": materialised scores; "tiled": online
-// softmax, FlashAttention's algorithm) timed on the same inputs, forward and forward+backward.
+// The attention ladder on the CPU: each kernel timed on the same inputs, forward and forward+backward:
+// "reference", the plain per-clip loop with materialised scores, and "tiled", the CPU backend's attention:
+// online softmax (FlashAttention's algorithm) when the longest clip has at least 1024 tokens, below that the
+// materialised scores with equal-length clips batched and spread over the threads (tensor/cpu/attention.cpp).
 //
 //   ./build/bench/bench_attention [--max-n 8192] [--reference-max-n 8192] [--reps 3] [--threads 2]
 //
