@@ -190,7 +190,7 @@ start=$(date +%s)
 FAKE_TEST_SLEEP=600 bash "$repo/scripts/gpu_run.sh" run "${DIRS[@]}" --out "$out" --label hang --budget 37 \
   --parts test,demo,ops >"$work/hang.log" 2>&1
 took=$(($(date +%s) - start))
-((took <= 42)) || fail "with a hanging test_cuda the run took $took s (budget 37)"
+((took <= 52)) || fail "with a hanging test_cuda the run took $took s (budget 37, and 15 s for a loaded machine)"
 check_contains "$work/hang.log" "test_cuda: TIMED OUT" "the time-out said"
 check_contains "$work/hang.log" "SKIPPED" "later steps skipped when no time is left"
 check_contains "$out/summary-hang.md" "test_cuda.xml missing" "the summary on a hung test_cuda"
@@ -217,7 +217,7 @@ out=$work/out-nobuild
 start=$(date +%s)
 bash "$repo/scripts/gpu_run.sh" run --prebuilt "$work/prebuilt" --unpack-dir "$work/run" --build-dir "$work/empty-build" \
   --out "$out" --no-build >"$work/nobuild.log" 2>&1 && fail "a run without usable programs exited 0"
-(($(date +%s) - start < 15)) || fail "a run without usable programs took $(($(date +%s) - start)) s"
+(($(date +%s) - start < 30)) || fail "a run without usable programs took $(($(date +%s) - start)) s"
 check_contains "$work/nobuild.log" "STOP: no usable programs" "the stop said"
 check_contains "$out/env.txt" "binaries: none usable" "env.txt says why"
 [[ -e $work/empty-build ]] && fail "--no-build started a build"
