@@ -22,21 +22,15 @@ CudaBackend* backend_instance() {
   return backend;
 }
 
-void register_backend_once() {
-  static const bool done = [] {
-    glance::register_backend(DeviceType::CUDA, backend_instance());
-    return true;
-  }();
-  (void)done;
-}
+}  // namespace glance::cuda
 
-namespace {
-// Runs when the program starts (static initialisation), so that Device::cuda() works in any program that
-// links glance_cuda. glance_cuda is an OBJECT library (cuda/CMakeLists.txt explains why): its object files are
-// linked into the program whole, so the linker cannot drop this initialiser as it would drop an unreferenced
-// member of a static archive.
-const bool registered_at_startup = (register_backend_once(), true);
-}  // namespace
+// What tensor/device.cpp's backend_for finds for DeviceType::CUDA (declared weak there): defined here, so a
+// program that links glance_cuda has a CUDA backend, and one that does not gets a clear "not linked" error.
+// glance_cuda is an OBJECT library (cuda/CMakeLists.txt): its object files are always linked whole, so this
+// definition is there in every program that names glance_cuda, whether or not the program calls into it.
+glance::Backend* glance::linked_cuda_backend() { return glance::cuda::backend_instance(); }
+
+namespace glance::cuda {
 
 // ---- device checks ----
 

@@ -86,10 +86,16 @@ class CudaBackend final : public Backend {
 // The process-wide CUDA backend (never destroyed, like the CPU one).
 CudaBackend* backend_instance();
 
-// Registers the backend for DeviceType::CUDA (idempotent). A static initialiser in cuda_backend.cu calls it
-// when the program starts, so linking glance_cuda is all a program has to do; calling it again is harmless.
-// It touches no CUDA API: a machine without a GPU starts fine and fails only when a CUDA tensor is made.
-void register_backend_once();
+}  // namespace glance::cuda
+
+namespace glance {
+// The backend that backend_for(Device::cuda()) finds (tensor/device.cpp declares it weak): linking glance_cuda is
+// all a program has to do. It touches no CUDA API: a machine without a GPU starts fine and fails only when a
+// CUDA tensor is made.
+Backend* linked_cuda_backend();
+}  // namespace glance
+
+namespace glance::cuda {
 
 // TF32 for float32 matmuls (opt-in, default off). On Ampere and Hopper, TF32 tensor cores multiply float32
 // inputs rounded to 10 mantissa bits (about 3 decimal digits) and accumulate in float32: several times the

@@ -198,7 +198,8 @@ class Backend {
                           const AdamWParams& params);
 };
 
-// The backend that serves a device. CPU is always there; CUDA registers itself when built in. Registering a
+// The backend that serves a device. CPU is always there; CUDA is found when the program links glance_cuda
+// (glance::linked_cuda_backend, tensor/device.cpp). Registering a
 // backend for the CPU replaces the built-in one (a test installs a subclass that overrides an optional
 // method; nullptr puts the built-in one back).
 Backend& backend_for(Device device);

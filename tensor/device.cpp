@@ -24,12 +24,17 @@ namespace {
 Backend* g_backends[2] = {nullptr, nullptr};
 }
 Backend* cpu_backend_instance();  // tensor/cpu/cpu_backend.cpp
+// The CUDA backend of a program that links glance_cuda (cuda/cuda_backend.cu defines it). Declared weak: in a
+// program without it the symbol is null, and backend_for says the backend is not linked. Nothing registers
+// itself at start-up; backend_for asks here when a CUDA tensor first needs a backend.
+Backend* linked_cuda_backend() __attribute__((weak));
 
 void register_backend(DeviceType type, Backend* backend) { g_backends[static_cast<int>(type)] = backend; }
 
 Backend& backend_for(Device device) {
   Backend* b = g_backends[static_cast<int>(device.type)];
   if (device.is_cpu()) return b ? *b : *cpu_backend_instance();  // a registered CPU backend replaces the built-in one
+  if (!b && linked_cuda_backend) b = linked_cuda_backend();       // a registered one (tests) goes first
   if (!b) {
 #ifdef GLANCE_BUILT_WITH_CUDA
     // Built with CUDA, but this program does not contain the backend: it was not linked with glance_cuda

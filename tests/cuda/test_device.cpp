@@ -35,7 +35,8 @@ TEST(CudaDevice, CountIsConsistent) {
   if (n == 0) GTEST_SKIP() << "no CUDA device: GPU tests skipped";
 }
 
-// Linking glance_cuda registers the backend (the static initialiser in cuda_backend.cu survived the link).
+// Linking glance_cuda is enough for backend_for to find the backend (glance::linked_cuda_backend, declared weak
+// in tensor/device.cpp, is defined by cuda_backend.cu's object file).
 TEST(CudaDevice, BackendIsRegisteredByLinking) {
   if (glance::cuda::available()) {
     EXPECT_EQ(&backend_for(Device::cuda(0)), glance::cuda::backend_instance());
