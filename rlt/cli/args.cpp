@@ -8,7 +8,7 @@
 namespace glance::cli {
 
 void Args::option(const std::string& name, const std::string& default_value, const std::string& help) {
-  specs_.push_back({name, default_value, help, false});
+  specs_.push_back({name, default_value, help, false, std::nullopt});
   values_[name] = default_value;
 }
 
@@ -31,7 +31,7 @@ std::string Range::str() const {
 void Args::flag(const std::string& name, const std::string& help) { flag(name, false, help); }
 
 void Args::flag(const std::string& name, bool default_value, const std::string& help) {
-  specs_.push_back({name, default_value ? "on" : "off", help, true});
+  specs_.push_back({name, default_value ? "on" : "off", help, true, std::nullopt});
   values_[name] = default_value ? "1" : "0";
 }
 
