@@ -16,7 +16,7 @@ Tensor LayerNorm::forward(const Tensor& x) const {
     throw std::invalid_argument("LayerNorm: expected input [..., " + std::to_string(dim) + "], got " +
                                 shape_str(x.shape()));
   }
-  return layer_norm(x, weight, bias, eps);
+  return layer_norm(x, weight, bias, eps);  // autograd/functions/linalg.cpp: its backward, and its kernels
 }
 
 std::pair<Tensor, Tensor> LayerNorm::add_and_norm(const Tensor& x, const Tensor& residual) const {

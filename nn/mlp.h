@@ -11,6 +11,7 @@ namespace glance::nn {
 class GELU : public Module {
  public:
   explicit GELU(bool tanh_approximation = false) : tanh_approximation(tanh_approximation) {}
+  // autograd/functions/elementwise.cpp: each one's backward rule, and where its kernels are.
   Tensor forward(const Tensor& x) const { return tanh_approximation ? gelu_tanh(x) : gelu(x); }
   bool tanh_approximation;
 };

@@ -170,6 +170,8 @@ Tensor relu(const Tensor& x) {
   return out;
 }
 
+// Kernels: UnaryOp::GeluErf and BinaryOp::GeluErfGrad, on the CPU in tensor/cpu/elementwise.cpp, on CUDA in
+// cuda/unary.cu and cuda/binary.cu (Backend::unary / binary; the fused bias + GELU: Backend::bias_gelu).
 Tensor gelu(const Tensor& x) {
   Tensor out = ops::unary(UnaryOp::GeluErf, x);
   // y = x Phi(x)  =>  y' = Phi(x) + x phi(x), with phi(x) = exp(-x^2/2) / sqrt(2 pi)

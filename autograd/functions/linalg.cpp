@@ -28,6 +28,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   return out;
 }
 
+// Kernels of softmax, log_softmax and their backward (Backend::softmax, softmax_backward): the CPU's in
+// tensor/cpu/rows.cpp, CUDA's in cuda/rows.cu.
 Tensor softmax(const Tensor& x, int64_t axis) {
   Tensor out = ops::softmax(x, axis);
   // y = softmax(x):  dx = y * (g - sum(g * y))  along the axis
@@ -46,6 +48,8 @@ Tensor log_softmax(const Tensor& x, int64_t axis) {
   return out;
 }
 
+// Kernels (Backend::layer_norm_forward, layer_norm_backward): the CPU's in tensor/cpu/rows.cpp, CUDA's in
+// cuda/rows.cu with cuda/layer_norm_row.cuh (the fused residual + LayerNorm: Backend::residual_layer_norm).
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
   ops::LayerNormResult r = ops::layer_norm(x, weight, bias, eps);
   Tensor out = r.out;
