@@ -75,19 +75,24 @@ double accuracy(const Tensor& logits, const Tensor& labels) {
   return correct_predictions(logits, labels).item() / static_cast<double>(logits.size(0));
 }
 
-LossAndAccuracy read_loss_and_accuracy(const Tensor& loss, const Tensor& logits, const Tensor& labels) {
+LossAndAccuracy read_loss_and_accuracy(const Tensor& loss, const Tensor& logits, const Tensor& labels,
+                                       const Tensor& grad_norm) {
   if (loss.numel() != 1) throw std::invalid_argument("read_loss_and_accuracy: loss must be a scalar, got " + shape_str(loss.shape()));
   if (logits.dim() != 2 || labels.numel() != logits.size(0)) {
     throw std::invalid_argument("read_loss_and_accuracy: expected logits [N, C] and labels [N], got " +
                                 shape_str(logits.shape()) + " and " + shape_str(labels.shape()));
   }
   const int64_t rows = logits.size(0);
-  if (rows == 0) return {loss.item(), 0.0};
-  // Both numbers as one float64 [2] on the logits' device: the loss and the count of rows predicted right.
-  const Tensor loss64 = ops::to_dtype(ops::to_device(loss.detach(), logits.device()), DType::Float64);
-  const Tensor both = ops::concat({ops::reshape(loss64, {1}), ops::reshape(correct_predictions(logits, labels), {1})});
-  const std::vector<double> v = ops::to_device(both, Device::cpu()).to_vector<double>();  // the one read
-  return {v[0], v[1] / static_cast<double>(rows)};
+  auto scalar64 = [&](const Tensor& t) {  // float64 [1] on the logits' device
+    return ops::reshape(ops::to_dtype(ops::to_device(t.detach(), logits.device()), DType::Float64), {1});
+  };
+  if (rows == 0) return {loss.item(), 0.0, grad_norm.defined() ? grad_norm.item() : 0.0};
+  // The numbers as one float64 [2] or [3] on the logits' device: the loss, the count of rows predicted right,
+  // and the gradient norm when given (the trainer's finite check needs it: one read, not two).
+  std::vector<Tensor> parts = {scalar64(loss), ops::reshape(correct_predictions(logits, labels), {1})};
+  if (grad_norm.defined()) parts.push_back(scalar64(grad_norm));
+  const std::vector<double> v = ops::to_device(ops::concat(parts), Device::cpu()).to_vector<double>();  // the one read
+  return {v[0], v[1] / static_cast<double>(rows), grad_norm.defined() ? v[2] : 0.0};
 }
 
 }  // namespace glance::nn

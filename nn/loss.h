@@ -26,7 +26,9 @@ double accuracy(const Tensor& logits, const Tensor& labels);
 // would read twice, and every read waits for the GPU's queue to drain). loss is a scalar.
 struct LossAndAccuracy {
   double loss = 0, accuracy = 0;
+  double grad_norm = 0;  // the `grad_norm` given (a scalar on the device, e.g. clip_grad_norm_on_device's), or 0
 };
-LossAndAccuracy read_loss_and_accuracy(const Tensor& loss, const Tensor& logits, const Tensor& labels);
+LossAndAccuracy read_loss_and_accuracy(const Tensor& loss, const Tensor& logits, const Tensor& labels,
+                                       const Tensor& grad_norm = Tensor());
 
 }  // namespace glance::nn

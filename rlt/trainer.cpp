@@ -206,10 +206,9 @@ RunResult Trainer::run() {
       }
       ++step;
 
-      const nn::LossAndAccuracy readout = nn::read_loss_and_accuracy(loss, logits, batch->labels);  // one read
-      const double l = readout.loss, acc = readout.accuracy;
-      // The queue has drained for the read above: the norm's read costs no wait.
-      const double norm = grad_norm.defined() ? grad_norm.item() : 0.0;
+      // One read for the loss, the accuracy and the gradient norm (on a GPU each read waits for the queue).
+      const nn::LossAndAccuracy readout = nn::read_loss_and_accuracy(loss, logits, batch->labels, grad_norm);
+      const double l = readout.loss, acc = readout.accuracy, norm = readout.grad_norm;
       const int64_t b = batch->labels.numel();
       kept_tokens += batch->packed.layout.total_tokens();
       grid_tokens += batch->packed.grid_tokens;
