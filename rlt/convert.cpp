@@ -191,6 +191,8 @@ BlockNames v2_block(const std::string& prefix, int64_t i) {
   return n;
 }
 
+double max_abs(const Tensor& t) { return t.numel() ? ops::max(ops::unary(UnaryOp::Abs, t)).item() : 0.0; }
+
 // One block of a VideoMAE-family checkpoint into glance's names (blocks.i.*), q/k/v merged, the k bias zero.
 void take_block(Source& src, const BlockNames& n, int64_t i, int64_t dim, TensorMap& out) {
   const std::string g = "blocks." + std::to_string(i) + ".";
@@ -232,7 +234,7 @@ void give_block(const TensorMap& g_state, const BlockNames& n, int64_t i, int64_
   }
   out[n.q_bias] = ops::narrow(b, 0, 0, dim);
   out[n.v_bias] = ops::narrow(b, 0, 2 * dim, dim);
-  const double k_bias = ops::max(ops::unary(UnaryOp::Abs, ops::narrow(b, 0, dim, dim))).item();
+  const double k_bias = max_abs(ops::narrow(b, 0, dim, dim));
   if (k_bias > 0) {
     note(o, "block " + std::to_string(i) + ": the k bias is dropped (largest |b_k| " + num(k_bias) +
                 "): it adds the same amount to every score of a query, which the softmax removes");
@@ -449,7 +451,6 @@ GlanceModel glance_to_glance(const ForeignCheckpoint& in) {
 }
 
 // ---- out of glance ----------------------------------------------------------------------------------------------
-double max_abs(const Tensor& t) { return t.numel() ? ops::max(ops::unary(UnaryOp::Abs, t)).item() : 0.0; }
 
 // The parts of a glance model that a VideoMAE-family layout cannot hold: refused, or dropped with the flag.
 void check_expressible_as_videomae(const GlanceModel& g, CheckpointLayout to, const ConvertOptions& o) {

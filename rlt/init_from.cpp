@@ -1,8 +1,8 @@
 #include "rlt/init_from.h"
 
-#include <cmath>
 #include <stdexcept>
 
+#include "nn/checkpoint_checks.h"
 #include "nn/safetensors.h"
 #include "tensor/ops.h"
 
@@ -11,12 +11,6 @@ namespace glance::rlt {
 namespace {
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
-
-bool all_finite(const Tensor& t) {
-  if (t.dtype() != DType::Float32 && t.dtype() != DType::Float64) return true;
-  const Tensor x = ops::to_dtype(t, DType::Float64);
-  return std::isfinite(ops::sum(ops::binary(BinaryOp::Mul, x, 0.0)).item());  // NaN or inf anywhere: NaN
-}
 
 }  // namespace
 
@@ -48,9 +42,9 @@ InitFromResult init_from(const std::string& path, RLTransformer& model) {
                                   shape_str(it->second.shape()) + ", the model's is " + dtype_name(t.dtype()) + " " +
                                   shape_str(t.shape()));
     }
-    if (!all_finite(it->second)) throw std::invalid_argument("--init-from " + path + ": '" + name + "' is not finite");
     take[name] = it->second;
   }
+  nn::check_all_finite(take, path, "--init-from");
   model.load_state_dict(take, /*strict=*/false);
   return result;
 }

@@ -2,9 +2,11 @@
 // from the file, a head of another size starts afresh, and the head's learning rate can be scaled.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <string>
 
+#include "nn/safetensors.h"
 #include "rlt/cli_testing.h"
 #include "rlt/convert.h"
 #include "rlt/error_text.h"
@@ -68,6 +70,16 @@ TEST(InitFrom, AnotherArchitectureIsNamed) {
   config.mlp_ratio = 2.0;
   RLTransformer narrower(config);
   EXPECT_TRUE(Contains(error_of([&] { init_from(c.file.string(), narrower); }), "blocks.0.mlp.fc1.bias' is float32 [192]"));
+}
+
+TEST(InitFrom, ANonFiniteWeightIsNamed) {
+  Converted c;
+  std::map<std::string, Tensor> tensors = c.model.tensors;
+  tensors["blocks.1.mlp.fc2.bias"] = ops::full(tensors.at("blocks.1.mlp.fc2.bias").shape(), std::nan(""));
+  const std::string bad = (c.dir / "nan.safetensors").string();
+  nn::save_safetensors(bad, tensors);
+  RLTransformer model(c.model.config);
+  EXPECT_TRUE(Contains(error_of([&] { init_from(bad, model); }), "tensor 'blocks.1.mlp.fc2.bias' is not finite"));
 }
 
 TEST(InitFrom, TheHeadsLearningRateIsScaledAndNothingElse) {

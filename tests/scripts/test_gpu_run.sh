@@ -157,7 +157,7 @@ run_parts() {
   ((n == 3)) || fail "$label left $n files in its output folder (summary, env.txt, archive: 3)"
 }
 
-# ---- 1. tests, demo, ops and the training step with the prebuilt programs ----------------------------------------------------------------------
+# ---- 1. tests, demo, ops and the training step with the prebuilt programs --------------------------------------------
 run_parts first 330 1 --parts test,demo,ops,train --cap test=150,demo=90,ops=60,train=60 --reps 10  # 1: a failing test
 out=$work/out-first
 s=$out/summary-first.md
@@ -173,7 +173,7 @@ for f in test_cuda.xml test_cuda.log cuda_ops.jsonl train_step.jsonl demo_cuda.j
   grep -q "$f" "$work/first-files.txt" || fail "first: $f not packed"
 done
 
-# ---- 2. attention, memcheck, the other steps ------------------------------------------------------------------------------------------------
+# ---- 2. attention, memcheck, the other steps -------------------------------------------------------------------------
 run_parts second 270 0 --parts attention,memcheck,train-variants,attention-fp16,train-base --attention-max-n 8192
 out=$work/out-second
 s=$out/summary-second.md
