@@ -1,5 +1,5 @@
 // How one bucket of gradients is summed over the ranks: on the CPU through the Communicator (an MPI
-// allgather and a sum in rank order), on GPUs through NCCL (nccl_transport.h). The reducer flattens a
+// exchange of every rank's bucket and a sum in rank order), on GPUs through NCCL (nccl_transport.h). The reducer flattens a
 // bucket's gradients into one float32 tensor [elements] on their device and hands it here.
 #pragma once
 #include <cstddef>
@@ -28,7 +28,7 @@ class CpuBucketTransport : public BucketTransport {
   explicit CpuBucketTransport(Communicator& world) : world_(world) {}
   void start(size_t bucket, const Tensor& flat) override;
   void wait(size_t bucket) override;
-  const char* name() const override { return "mpi-ordered-allgather"; }
+  const char* name() const override { return "mpi-rank-order-sum"; }
 
  private:
   Communicator& world_;

@@ -41,7 +41,7 @@ class Communicator {
   virtual void broadcast(void* data, size_t bytes, int root, const std::string& what) = 0;
   // Starts data[0..n) = the sum over the ranks of their data[0..n), added in rank order ((r0 + r1) + r2 ...),
   // so the result is the same bits on every rank and from run to run. `data` must stay alive and unchanged
-  // until wait(). (MPI_Allreduce fixes no order: an allgather and a sum here do.)
+  // until wait(). (MPI_Allreduce fixes no order: gathering every rank's block, then adding here, does.)
   virtual std::unique_ptr<PendingSum> start_ordered_sum(float* data, int64_t n) = 0;
   // Tells the others this rank reached `step` and waits until every rank has; throws RankTimeout naming the
   // ranks that did not within the timeout (dead, stopped or far behind).

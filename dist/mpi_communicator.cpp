@@ -1,5 +1,8 @@
 #include "dist/mpi_communicator.h"
 
+// MPI's C API only: the C++ bindings, deprecated since MPI 2.2, would add a library to link for nothing.
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 
 #include <algorithm>
@@ -48,21 +51,71 @@ std::string seconds_text(double s) {
   return t;
 }
 
+// Tags keep the three kinds of message apart; within a kind, every rank posts in the same order, and MPI
+// matches the messages of one sender and tag in the order they were sent.
+constexpr int kBucketTag = 7002, kGatherTag = 7003;
+
+// Every rank's block side by side, by point-to-point messages: this rank sends its block to every other rank
+// and receives theirs. (An MPI_Iallgather moves the same bytes, but when it does not finish it cannot say who
+// is missing; here each open request names its peer.) `all` is [size, count] of `type`; this rank's slot is
+// filled from `mine`.
+class PeerExchange {
+ public:
+  PeerExchange(MPI_Comm comm, int rank, int size, const void* mine, void* all, int count, MPI_Datatype type, int tag,
+               const std::string& what)
+      : rank_(rank) {
+    int type_size = 0;
+    MPI_Type_size(type, &type_size);
+    const size_t block = static_cast<size_t>(count) * static_cast<size_t>(type_size);
+    std::memcpy(static_cast<char*>(all) + static_cast<size_t>(rank) * block, mine, block);
+    for (int r = 0; r < size; ++r) {
+      if (r == rank) continue;
+      peers_.push_back(r);
+      requests_.emplace_back();
+      check(MPI_Irecv(static_cast<char*>(all) + static_cast<size_t>(r) * block, count, type, r, tag, comm,
+                      &requests_.back()),
+            what);
+    }
+    for (int r : peers_) {
+      requests_.emplace_back();
+      check(MPI_Isend(mine, count, type, r, tag, comm, &requests_.back()), what);
+    }
+  }
+  // Waits up to `timeout_s`; then throws RankTimeout naming every peer whose message did not come or whose
+  // receive did not take this rank's (a peer that died or stopped does neither).
+  void wait(double timeout_s, const std::string& what) {
+    if (wait_all(requests_, timeout_s, what)) return;
+    std::vector<bool> missing(peers_.size(), false);
+    bool any = false;
+    for (size_t k = 0; k < requests_.size(); ++k) {
+      int done = 0;
+      MPI_Test(&requests_[k], &done, MPI_STATUS_IGNORE);
+      if (!done) missing[k % peers_.size()] = true, any = true;
+    }
+    if (!any) return;  // finished while it was being looked at (this rank itself was stopped past the deadline)
+    std::string names;
+    for (size_t k = 0; k < peers_.size(); ++k) {
+      if (missing[k]) names += (names.empty() ? "" : ", ") + std::to_string(peers_[k]);
+    }
+    throw RankTimeout("rank " + std::to_string(rank_) + ": rank " + names + " did not complete " + what + " within " +
+                      seconds_text(timeout_s) + " s (it died, hangs or is far slower; --dist-timeout sets the limit)");
+  }
+
+ private:
+  int rank_;
+  std::vector<int> peers_;
+  std::vector<MPI_Request> requests_;  // the receives (one per peer), then the sends (one per peer)
+};
+
 class MpiSum : public PendingSum {
  public:
   MpiSum(MPI_Comm comm, int size, int rank, double timeout_s, float* data, int64_t n)
-      : size_(size), rank_(rank), timeout_s_(timeout_s), data_(data), n_(n),
-        gathered_(static_cast<size_t>(n) * static_cast<size_t>(size)) {
-    requests_.resize(1);
-    check(MPI_Iallgather(data, static_cast<int>(n), MPI_FLOAT, gathered_.data(), static_cast<int>(n), MPI_FLOAT, comm,
-                         &requests_[0]),
-          "MPI_Iallgather");
-  }
+      : size_(size), timeout_s_(timeout_s), data_(data), n_(n),
+        gathered_(static_cast<size_t>(n) * static_cast<size_t>(size)),
+        exchange_(comm, rank, size, data, gathered_.data(), static_cast<int>(n), MPI_FLOAT, kBucketTag,
+                  "the gradient all-reduce") {}
   void wait(const std::string& what) override {
-    if (!wait_all(requests_, timeout_s_, what)) {
-      throw RankTimeout("rank " + std::to_string(rank_) + ": " + what + " did not complete within " +
-                        seconds_text(timeout_s_) + " s (a rank died or hangs; --dist-timeout sets the limit)");
-    }
+    exchange_.wait(timeout_s_, what);
     // ((r0 + r1) + r2) + ...: one order, on every rank.
     const float* g = gathered_.data();
     std::memcpy(data_, g, static_cast<size_t>(n_) * sizeof(float));
@@ -73,12 +126,12 @@ class MpiSum : public PendingSum {
   }
 
  private:
-  int size_, rank_;
+  int size_;
   double timeout_s_;
   float* data_;
   int64_t n_;
   std::vector<float> gathered_;  // [size, n]
-  std::vector<MPI_Request> requests_;
+  PeerExchange exchange_;
 };
 
 class MpiCommunicator : public Communicator {
@@ -107,18 +160,18 @@ class MpiCommunicator : public Communicator {
 
   std::vector<double> allgather(const std::vector<double>& mine, const std::string& what) override {
     std::vector<double> all(mine.size() * static_cast<size_t>(size_));
-    std::vector<MPI_Request> request(1);
-    check(MPI_Iallgather(mine.data(), static_cast<int>(mine.size()), MPI_DOUBLE, all.data(),
-                         static_cast<int>(mine.size()), MPI_DOUBLE, comm_, &request[0]),
-          what);
-    if (!wait_all(request, timeout_s_, what)) throw timeout(what);
+    PeerExchange(comm_, rank_, size_, mine.data(), all.data(), static_cast<int>(mine.size()), MPI_DOUBLE, kGatherTag, what)
+        .wait(timeout_s_, what);
     return all;
   }
 
   void broadcast(void* data, size_t bytes, int root, const std::string& what) override {
     std::vector<MPI_Request> request(1);
     check(MPI_Ibcast(data, static_cast<int>(bytes), MPI_BYTE, root, comm_, &request[0]), what);
-    if (!wait_all(request, timeout_s_, what)) throw timeout(what);
+    if (!wait_all(request, timeout_s_, what)) {
+      throw RankTimeout("rank " + std::to_string(rank_) + ": " + what + " did not complete within " +
+                        seconds_text(timeout_s_) + " s (a rank died or hangs; --dist-timeout sets the limit)");
+    }
   }
 
   std::unique_ptr<PendingSum> start_ordered_sum(float* data, int64_t n) override {
@@ -127,41 +180,28 @@ class MpiCommunicator : public Communicator {
 
   void arrive(int64_t step) override {
     // One small message to and from every other rank: when one is missing at the deadline, its sender is the
-    // rank to name. (Sends this small go out at once; the receives tell who arrived.)
-    // The buffers are members: after a timeout the receives stay posted, and a late rank's message must land in
-    // memory that is still there.
-    const size_t peers = static_cast<size_t>(size_ - 1);
-    std::vector<int64_t>& theirs = arrive_received_;
-    std::vector<MPI_Request>& receives = arrive_receives_;
-    std::vector<MPI_Request>& sends = arrive_sends_;
-    theirs.assign(peers, -1), receives.assign(peers, MPI_REQUEST_NULL), sends.assign(peers, MPI_REQUEST_NULL);
-    sent_step_ = step;
-    for (int r = 0, k = 0; r < size_; ++r) {
-      if (r == rank_) continue;
-      check(MPI_Irecv(&theirs[k], 1, MPI_INT64_T, r, kArriveTag, comm_, &receives[k]), "arrive");
-      check(MPI_Isend(&sent_step_, 1, MPI_INT64_T, r, kArriveTag, comm_, &sends[k]), "arrive");
-      ++k;
+    // rank to name. The buffers are members: after a timeout the receives stay posted, and a late rank's
+    // message must land in memory that is still there.
+    arrive_mine_ = step;
+    arrive_all_.assign(static_cast<size_t>(size_), -1);
+    arrive_exchange_ = std::make_unique<PeerExchange>(comm_, rank_, size_, &arrive_mine_, arrive_all_.data(), 1,
+                                                      MPI_INT64_T, kArriveTag, "arrive");
+    try {
+      arrive_exchange_->wait(timeout_s_, "step " + std::to_string(step));
+    } catch (const RankTimeout& e) {
+      // "rank 0: rank 1 did not complete step 37 ...": said as what it is.
+      std::string text = e.what();
+      const std::string from = "did not complete step", to = "did not reach step";
+      if (const size_t at = text.find(from); at != std::string::npos) text.replace(at, from.size(), to);
+      throw RankTimeout(text);
     }
-    if (!wait_all(receives, timeout_s_, "arrive")) {
-      std::string missing;
-      for (int r = 0, k = 0; r < size_; ++r) {
-        if (r == rank_) continue;
-        int done = 0;
-        MPI_Test(&receives[k], &done, MPI_STATUS_IGNORE);
-        if (!done) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
-        ++k;
-      }
-      throw RankTimeout("rank " + std::to_string(rank_) + ": rank " + missing + " did not reach step " +
-                        std::to_string(step) + " within " + seconds_text(timeout_s_) +
-                        " s of this rank (it died, hangs or is far slower; --dist-timeout sets the limit)");
-    }
-    for (size_t k = 0; k < peers; ++k) {
-      if (theirs[k] != step) {
-        throw std::runtime_error("rank " + std::to_string(rank_) + " is at step " + std::to_string(step) +
-                                 " but a peer is at step " + std::to_string(theirs[k]) + ": the ranks disagree");
+    for (int r = 0; r < size_; ++r) {
+      if (arrive_all_[static_cast<size_t>(r)] != step) {
+        throw std::runtime_error("rank " + std::to_string(rank_) + " is at step " + std::to_string(step) + " but rank " +
+                                 std::to_string(r) + " is at step " + std::to_string(arrive_all_[static_cast<size_t>(r)]) +
+                                 ": the ranks disagree");
       }
     }
-    if (!wait_all(sends, timeout_s_, "arrive")) throw timeout("arrive");
   }
 
   [[noreturn]] void abort(const std::string& message) override {
@@ -171,17 +211,12 @@ class MpiCommunicator : public Communicator {
   }
 
  private:
-  RankTimeout timeout(const std::string& what) const {
-    return RankTimeout("rank " + std::to_string(rank_) + ": " + what + " did not complete within " +
-                       seconds_text(timeout_s_) + " s (a rank died or hangs; --dist-timeout sets the limit)");
-  }
-
   double timeout_s_;
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1, local_rank_ = 0;
-  int64_t sent_step_ = 0;  // the buffer of arrive's sends (alive until they complete)
-  std::vector<int64_t> arrive_received_;
-  std::vector<MPI_Request> arrive_receives_, arrive_sends_;
+  int64_t arrive_mine_ = 0;
+  std::vector<int64_t> arrive_all_;
+  std::unique_ptr<PeerExchange> arrive_exchange_;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
-// The Communicator on MPI (built with GLANCE_MPI): non-blocking collectives on a duplicate of MPI_COMM_WORLD,
-// each waited for by polling with a deadline, so no wait can outlast the timeout.
+// The Communicator on MPI (built with GLANCE_MPI), on a duplicate of MPI_COMM_WORLD: every exchange is
+// non-blocking point-to-point messages (MPI_Isend / MPI_Irecv to and from each other rank), waited for by polling
+// with a deadline, so no wait outlasts the timeout and a wait that times out names the ranks it still waits for.
 #pragma once
 #include <memory>
 

@@ -53,7 +53,9 @@ int run_train(int argc, char** argv) {
   std::unique_ptr<dist::Communicator> world;
   if (launch.launched) world = dist::join_world(launch, a.number("dist-timeout"));
   if (world == nullptr || world->size() == 1) return train(a, world.get());
-  std::cerr << "glance train: rank " << world->rank() << " of " << world->size() << ", pid " << ::getpid() << "\n";
+  // One write, so the ranks' lines do not interleave (a launcher passes each rank's output on as it comes).
+  std::cerr << ("glance train: rank " + std::to_string(world->rank()) + " of " + std::to_string(world->size()) +
+                ", pid " + std::to_string(::getpid()) + "\n");
   try {
     return train(a, world.get());
   } catch (const std::exception& e) {

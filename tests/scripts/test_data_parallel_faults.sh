@@ -52,5 +52,5 @@ fault() {  # NAME SIGNAL EXPECTED_TEXT
   echo "$name: named: $(grep -E "$expected" "$log" | head -1)"
 }
 fault killed KILL "process rank 1 .*exited on signal 9"
-fault hung STOP "rank 1 did not reach step"
+fault hung STOP "rank 0: rank 1 did not (reach|complete) "
 echo "data parallel faults: ok"
