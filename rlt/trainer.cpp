@@ -23,6 +23,7 @@
 #include "rlt/init_from.h"
 #include "tensor/counters.h"
 #include "tensor/ops.h"
+#include "tensor/random.h"
 
 namespace glance::rlt {
 
@@ -243,7 +244,7 @@ RunResult Trainer::run() {
   double eval_seconds = 0;
   const int64_t memory_before = memory_stats().in_use;
   reset_peak_memory();
-  int64_t forward_flops = 0;
+  int64_t forward_flops = 0, local_clips = 0;  // this rank's matmul work and clips (all of them in one process)
   std::unique_ptr<nn::LossScaler> scaler;
   if (o.loss_scaling) scaler = std::make_unique<nn::LossScaler>(o.loss_scaler);
   model_->train();
@@ -265,6 +266,13 @@ RunResult Trainer::run() {
         // The labels go up now, while the GPU's queue is short, not inside the loss at the end of the forward
         // pass (an upload waits for the queue to drain).
         batch->labels = ops::to_device(batch->labels, o.device);
+      }
+      if (distributed) {
+        // Drop path (and dropout) draw from the default generator. Each rank gets a stream of its own, a function
+        // of (seed, rank, step) alone: the ranks' masks are independent, and a resumed run draws what the
+        // uninterrupted one drew on every rank (the checkpoint holds rank 0's generator only).
+        default_generator().set_state({o.seed * 0x9E3779B97F4A7C15ull + 0xD1B54A32D192ED03ull * uint64_t(rank + 1),
+                                       uint64_t(step) << 40});
       }
       optimizer_->set_lr(nn::warmup_cosine_lr(step, total, warmup, o.lr, o.min_lr));
       const int64_t flops_before = matmul_flops();
@@ -306,6 +314,7 @@ RunResult Trainer::run() {
       double l = readout.loss, acc = readout.accuracy;
       const double norm = readout.grad_norm;  // of the summed gradients: the same on every rank
       int64_t b = batch->labels.numel();
+      local_clips += b;
       int64_t step_tokens = batch->packed.layout.total_tokens(), step_grid = batch->packed.grid_tokens;
       bool stop = o.stop_requested != nullptr && o.stop_requested->load();
       double step_imbalance = 1;
@@ -380,7 +389,7 @@ RunResult Trainer::run() {
   result.final_loss = recent > 0 ? recent_loss / double(recent) : 0.0;
   result.parameters = model_->parameter_count();
   result.step_ms = result.steps > 0 ? 1000.0 * result.seconds / double(result.steps) : 0.0;
-  result.forward_gflop_per_clip = result.clips > 0 ? double(forward_flops) / double(result.clips) / 1e9 : 0.0;
+  result.forward_gflop_per_clip = local_clips > 0 ? double(forward_flops) / double(local_clips) / 1e9 : 0.0;
   result.peak_memory_mb = double(memory_stats().peak - memory_before) / 1e6;
   if (scaler) result.loss_scale = scaler->scale_value(), result.skipped_steps = scaler->skipped_steps();
   if (distributed) {
