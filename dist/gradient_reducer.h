@@ -2,7 +2,7 @@
 //
 //   GradientReducer reducer(model.parameters(), transport, 4 << 20);
 //   {
-//     autograd::GradReadyHook hook = reducer.hook();   // during backward: full buckets start at once
+//     autograd::GradReadyHook hook(reducer.hook());    // during backward: full buckets start at once
 //     loss.backward();
 //   }
 //   reducer.finish();                                  // the rest start; wait; .grad = the sums
