@@ -13,12 +13,16 @@ namespace glance::autograd {
 
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local GradReadyFn g_grad_ready;
 std::atomic<uint64_t> g_sequence{0};
 }  // namespace
 
 bool grad_enabled() { return g_grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+
+GradReadyHook::GradReadyHook(GradReadyFn fn) : previous_(std::move(g_grad_ready)) { g_grad_ready = std::move(fn); }
+GradReadyHook::~GradReadyHook() { g_grad_ready = std::move(previous_); }
 
 bool needs_grad(std::initializer_list<const Tensor*> inputs) {
   if (!g_grad_enabled) return false;
@@ -125,13 +129,31 @@ void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph)
   NoGradGuard no_grad;  // the backward rules themselves are not recorded
   if (root.is_leaf()) {
     accumulate_into_leaf(root.impl(), g);
+    if (g_grad_ready) g_grad_ready(root.impl());
     return;
   }
   Node* root_node = root.grad_fn().get();
   std::unordered_map<Node*, Tensor> pending{{root_node, g}};
-  for (Node* node : topological_order(root_node)) {
+  const std::vector<Node*> order = topological_order(root_node);
+  // With a gradient-ready hook: how many nodes still feed each leaf. A leaf is final once its count is 0.
+  std::unordered_map<TensorImpl*, int64_t> feeders;
+  if (g_grad_ready) {
+    for (Node* node : order) {
+      for (const Edge& e : node->inputs) if (e.leaf) ++feeders[e.leaf.get()];
+    }
+  }
+  auto node_done = [&](Node* node) {
+    if (!g_grad_ready) return;
+    for (const Edge& e : node->inputs) {
+      if (e.leaf && --feeders[e.leaf.get()] == 0) g_grad_ready(*e.leaf);
+    }
+  };
+  for (Node* node : order) {
     auto it = pending.find(node);
-    if (it == pending.end()) continue;  // no gradient reached this node
+    if (it == pending.end()) {  // no gradient reached this node
+      node_done(node);
+      continue;
+    }
     Tensor grad_out = it->second;
     pending.erase(it);
     if (!node->backward) {
@@ -155,6 +177,7 @@ void run_backward(const Tensor& root, const Tensor& gradient, bool retain_graph)
       }
     }
     if (!retain_graph) node->backward = nullptr;  // frees the tensors the rule had saved
+    node_done(node);
   }
 }
 

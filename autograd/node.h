@@ -56,6 +56,23 @@ class NoGradGuard {  // RAII: no recording while alive (e.g. for evaluation and 
 bool needs_grad(std::initializer_list<const Tensor*> inputs);
 bool needs_grad(const std::vector<Tensor>& inputs);
 
+// ---- gradient-ready hook: told when a leaf's gradient is final during a backward pass ----
+// While a GradReadyHook is alive on this thread, run_backward calls it once per leaf that requires grad in
+// the graph, as soon as every node that feeds that leaf has run (its .grad will not change again in this pass;
+// it may be unset when no gradient reached it). Data-parallel training starts the all-reduce of a bucket of
+// gradients from here, overlapping it with the rest of the backward pass (dist/gradient_reducer.h).
+using GradReadyFn = std::function<void(TensorImpl& leaf)>;
+class GradReadyHook {  // RAII: installs `fn` for this thread, the previous hook back at scope exit
+ public:
+  explicit GradReadyHook(GradReadyFn fn);
+  ~GradReadyHook();
+  GradReadyHook(const GradReadyHook&) = delete;
+  GradReadyHook& operator=(const GradReadyHook&) = delete;
+
+ private:
+  GradReadyFn previous_;
+};
+
 // Attaches a Node named `op` to `out` when needs_grad(inputs). `backward` must not capture `out` itself
 // (that would be a reference cycle): capture out.detach() instead.
 void record(const char* op, const std::vector<Tensor>& inputs, Tensor& out, BackwardFn backward);

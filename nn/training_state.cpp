@@ -46,6 +46,7 @@ void save_training_state(const std::string& path, const Module& model, const Opt
       {"glance.rng_seed", std::to_string(rng.seed)},
       {"glance.rng_offset", std::to_string(rng.offset)},
   };
+  if (progress.ranks != 1) meta["glance.ranks"] = std::to_string(progress.ranks);
   // A NaN state is never written: it would replace the last good checkpoint with one that cannot train.
   check_all_finite(tensors, path, "save_training_state: refusing to write a non-finite state");
   save_safetensors(path, tensors, meta);
@@ -62,6 +63,9 @@ TrainingProgress load_training_state(const std::string& path, Module& model, Opt
   TrainingProgress progress;
   progress.step = counters.step;
   progress.epoch = counters.epoch;
+  if (file.metadata.count("glance.ranks")) {
+    progress.ranks = static_cast<int64_t>(metadata_counter(file.metadata, "glance.ranks", path, 1u << 20));
+  }
   const int64_t optimizer_steps = counters.optimizer_steps;
   PhiloxState rng{metadata_counter(file.metadata, "glance.rng_seed", path, UINT64_MAX),
                   metadata_counter(file.metadata, "glance.rng_offset", path, UINT64_MAX)};

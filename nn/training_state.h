@@ -2,7 +2,8 @@
 //   tensors:  the model's parameters and buffers under their PyTorch names, and the optimizer's
 //             moments under "optimizer.<group>.<param>.<slot>"
 //   metadata: "glance.config" (the model config as JSON text, for the caller), "glance.step",
-//             "glance.epoch", "glance.optimizer_steps", "glance.rng_seed", "glance.rng_offset"
+//             "glance.epoch", "glance.optimizer_steps", "glance.rng_seed", "glance.rng_offset", and
+//             "glance.ranks" for a data-parallel run (the state is every rank's; rank 0 writes it)
 // Loading checks that every name and shape matches the model and optimizer before changing anything.
 #pragma once
 #include <cstdint>
@@ -17,6 +18,7 @@ struct TrainingProgress {
   int64_t step = 0;
   int64_t epoch = 0;
   std::string config;  // free text (JSON) describing the model, stored verbatim
+  int64_t ranks = 1;   // the data-parallel ranks of the run that wrote it ("glance.ranks", stored when > 1)
 };
 
 // Writes atomically. Saves the default generator's state too, so dropout masks continue identically.

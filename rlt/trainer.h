@@ -7,6 +7,9 @@
 //     backward; clip the gradient norm; AdamW step with linear warm-up then cosine decay
 //     (with loss_scaling: the loss is scaled before backward and the gradients unscaled after; a step whose
 //      gradients overflowed is skipped: nn/optim/loss_scaler.h)
+//   with several ranks (dist/): each rank takes its share of the global batch (by clips or by tokens), its loss
+//     is its clips' part of the global mean, and the gradients are summed over the ranks in buckets started
+//     during backward; rank 0 alone writes the checkpoint, the metrics and the progress bar
 //   every step: a progress bar line and a JSON line in the metrics log; a save every save_every steps and at
 //     each epoch's end; a loss or gradient norm that is NaN
 //     or infinite stops the run there (NonFiniteTraining), before anything is saved
@@ -20,6 +23,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "dist/communicator.h"
+#include "dist/sharding.h"
 #include "nn/optim/adamw.h"
 #include "nn/optim/loss_scaler.h"
 #include "rlt/model.h"
@@ -59,6 +64,25 @@ struct TrainOptions {
                                 // still spans all the steps, so a resumed run continues it exactly
   bool progress = true;
   std::string name = "train";   // shown in the progress bar and in the metrics
+  // Data parallelism (docs/13): the ranks of this run, or nullptr for one process (the run is then exactly
+  // as in a build without MPI). batch_size stays the global batch.
+  dist::Communicator* world = nullptr;
+  dist::ShardMode shard = dist::ShardMode::Tokens;
+  int64_t bucket_bytes = 4 << 20;  // gradient bucket cap (dist/bucket_plan.h)
+};
+
+// With several ranks: how the run shared its batches out and what the exchange cost (RunResult::parallel).
+struct ParallelResult {
+  int ranks = 1;
+  std::string shard, transport;
+  double imbalance = 0;             // mean over steps of max / mean tokens per rank, as the run was sharded
+  double imbalance_by_clips = 0;    // with --shard tokens: the same for an equal split of clips (else 0)
+  double imbalance_by_tokens = 0;   // with --shard tokens: = imbalance
+  double comm_ms_per_step = 0;      // flattening the buckets, starting them and waiting for the sums
+  double wait_ms_per_step = 0;      // waiting for the slowest rank to finish its backward pass (arrive)
+  int64_t allreduce_bytes_per_step = 0;  // gradient bytes summed over the ranks each step
+  int64_t buckets = 0;
+  double buckets_started_in_backward = 0;  // fraction of buckets started before backward returned
 };
 
 // Thrown when a step's loss or gradient norm is NaN or infinite: training stops at that step, and nothing of
@@ -87,6 +111,7 @@ struct RunResult {
   bool stopped_early = false;         // stop_requested was set: the run ended after last_step, saved
   int64_t last_step = 0;              // the step count at the end (a resumed run's earlier steps included)
   EvalResult val;
+  ParallelResult parallel;
 };
 
 class Trainer {

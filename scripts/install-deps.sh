@@ -2,11 +2,12 @@
 # Installs what glance needs from Debian's packages, only what is missing. Safe to run again.
 # As root it installs; as anyone else it prints the exact command to run.
 #   required: a C++20 compiler, cmake, GoogleTest, stb_image (frames), OpenMP
+#   data parallelism: Open MPI (mpirun, and the library glance links when GLANCE_MPI finds it)
 #   optional: OpenBLAS (the GEMM benchmark's reference), numpy (scripts that read .npy/.safetensors)
 # The CUDA toolkit is not installed here: a CPU-only build needs nothing from it.
 set -euo pipefail
 
-packages=(g++ cmake make libgtest-dev libgmock-dev libstb-dev libopenblas-dev python3-numpy)
+packages=(g++ cmake make libgtest-dev libgmock-dev libstb-dev libopenblas-dev python3-numpy openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,4 +1,6 @@
 // glance train / eval / predict.
+#include <unistd.h>
+
 #include <iomanip>
 #include <iostream>
 
@@ -6,11 +8,16 @@
 #include "cli/common.h"
 #include "cli/resume.h"
 #include "cli/stop_signals.h"
+#include "dist/world.h"
 #include "nn/atomic_file.h"
 #include "nn/json.h"
 #include "nn/training_state.h"
 
 namespace glance::cli {
+
+namespace {
+int train(const Args& a, dist::Communicator* world);
+}  // namespace
 
 int run_train(int argc, char** argv) {
   Args a("glance train", "Train the RLT video transformer and print one JSON line with the result.");
@@ -30,10 +37,49 @@ int run_train(int argc, char** argv) {
   a.option("metrics", "runs/train.metrics.jsonl", "JSON Lines metrics log (one line per step)");
   a.option("eval-every", "0", "> 0: evaluate every this many epochs too", Range::integers(0, 1000000));
   a.flag("progress", true, "show a progress bar");
+  a.option("stop-after", "0", "> 0: stop after this step, saving, as if interrupted (the schedule still spans "
+                              "all the steps, so --load continues it)", Range::integers(0, 1000000000000));
+  a.option("shard", "tokens", "with several ranks (mpirun -np N glance train): share each global batch out by "
+                              "tokens (each rank about the same work) or by clips (each rank reads only its own)");
+  a.option("dist-timeout", "300", "with several ranks: seconds a rank waits for the others before it stops the run, "
+                                  "naming the ranks that did not answer (cover a checkpoint save and an evaluation)",
+           Range::above(0, 1e6));
+  a.option("bucket-mb", "4", "with several ranks: gradient bucket size in MB (all-reduced as backward fills them)",
+           Range::above(0, 1e4));
   if (!a.parse(argc, argv)) return 0;
 
+  // Under mpirun or srun: one rank of a data-parallel run. Without a launcher glance never calls MPI.
+  const dist::Launch launch = dist::launch_from_environment();
+  std::unique_ptr<dist::Communicator> world;
+  if (launch.launched) world = dist::join_world(launch, a.number("dist-timeout"));
+  if (world == nullptr || world->size() == 1) return train(a, world.get());
+  // One write, so the ranks' lines do not interleave (a launcher passes each rank's output on as it comes).
+  std::cerr << ("glance train: rank " + std::to_string(world->rank()) + " of " + std::to_string(world->size()) +
+                ", pid " + std::to_string(::getpid()) + "\n");
+  try {
+    return train(a, world.get());
+  } catch (const std::exception& e) {
+    // The others would wait for this rank until their timeout: end them all now, naming the rank and the error.
+    world->abort("glance train: rank " + std::to_string(world->rank()) + ": error: " + e.what() +
+                 " (stopping all " + std::to_string(world->size()) + " ranks)");
+  }
+  return 1;  // not reached: abort ends every rank
+}
+
+namespace {
+
+int train(const Args& a, dist::Communicator* world) {
+  const bool writer = world == nullptr || world->rank() == 0;  // rank 0 prints and writes
   rlt::TrainOptions o;
   o.device = device_from(a);
+  o.shard = dist::parse_shard_mode(a.str("shard"));  // checked in one process too
+  if (world != nullptr && world->size() > 1) {
+    o.world = world;
+    o.bucket_bytes = static_cast<int64_t>(a.number("bucket-mb") * 1e6);
+    // One GPU per rank: --device cuda means the rank's own, by its rank on this machine.
+    if (!o.device.is_cpu() && a.str("device") == "cuda") o.device = Device::cuda(world->local_rank());
+  }
+  o.stop_at = a.integer("stop-after");
   o.save_path = a.str("save");
   o.metrics_path = a.str("metrics");
   o.save_every = a.integer("save-every");
@@ -64,8 +110,8 @@ int run_train(int argc, char** argv) {
     o.tokenizer = tokenizer_from(a, o.model);
   }
   // Every output is checked before any work: a run must not learn at its end that it cannot save.
-  if (!o.save_path.empty()) nn::check_writable(o.save_path, "save");
-  if (!o.metrics_path.empty()) nn::check_writable(o.metrics_path, "metrics");
+  if (!o.save_path.empty() && writer) nn::check_writable(o.save_path, "save");
+  if (!o.metrics_path.empty() && writer) nn::check_writable(o.metrics_path, "metrics");
   Datasets data = datasets_from(a, o.model);
   if (resuming && data.train->class_names() != saved.class_names) {
     throw std::invalid_argument("the classes of " + data.train->describe() + " differ from those of the checkpoint '" +
@@ -76,22 +122,23 @@ int run_train(int argc, char** argv) {
   o.eval_every = a.integer("eval-every");
   o.progress = a.on("progress");
   o.name = rlt::policy_name(o.tokenizer.policy);
-  std::cout << "data: " << data.train->describe() << "\n";
+  if (writer) std::cout << "data: " << data.train->describe() << "\n";
   StopSignals signals;  // SIGINT / SIGTERM: finish the step, save, exit kExitStoppedBySignal
   o.stop_requested = &signals.requested();
   rlt::Trainer trainer(o, *data.train, data.val.get());
-  std::cout << "model: " << o.model.to_json() << " (" << trainer.model().parameter_count() << " parameters)\n";
+  if (writer) std::cout << "model: " << o.model.to_json() << " (" << trainer.model().parameter_count() << " parameters)\n";
   const rlt::RunResult r = trainer.run();
-  std::cout << result_json(r) << "\n";
-  if (r.stopped_early) {
+  if (writer) std::cout << result_json(r) << "\n";
+  if (r.stopped_early && writer) {
     std::cerr << "glance train: stopped by signal " << signals.signal_number() << " after step " << r.last_step
               << (o.save_path.empty() ? " (no --save: nothing written)" : "; saved to " + o.save_path +
                                                                             " (continue with --load " + o.save_path + ")")
               << "\n";
-    return kExitStoppedBySignal;
   }
-  return 0;
+  return r.stopped_early ? kExitStoppedBySignal : 0;
 }
+
+}  // namespace
 
 int run_eval(int argc, char** argv) {
   Args a("glance eval", "Evaluate a checkpoint written by glance train --save; prints one JSON line.");

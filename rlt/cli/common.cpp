@@ -263,6 +263,16 @@ std::string result_json(const rlt::RunResult& r) {
   j.set("final_train_loss", r.final_loss).set("parameters", r.parameters).set("step_ms", r.step_ms);
   j.set("forward_gflop_per_clip", r.forward_gflop_per_clip).set("peak_memory_mb", r.peak_memory_mb);
   if (r.loss_scale > 0) j.set("loss_scale", r.loss_scale).set("skipped_steps", r.skipped_steps);
+  if (r.parallel.ranks > 1) {
+    const rlt::ParallelResult& p = r.parallel;
+    nn::Json d = nn::Json::object();
+    d.set("ranks", p.ranks).set("shard", p.shard).set("transport", p.transport).set("imbalance", p.imbalance);
+    if (p.shard == "tokens") d.set("imbalance_by_clips", p.imbalance_by_clips).set("imbalance_by_tokens", p.imbalance_by_tokens);
+    d.set("comm_ms_per_step", p.comm_ms_per_step).set("wait_ms_per_step", p.wait_ms_per_step);
+    d.set("allreduce_bytes_per_step", p.allreduce_bytes_per_step).set("buckets", p.buckets);
+    d.set("buckets_started_in_backward", p.buckets_started_in_backward);
+    j.set("parallel", d);
+  }
   return j.dump();
 }
 

@@ -324,3 +324,20 @@ TEST_F(TrainingState, AdamWStateIsTakenOnlyByExactNameDtypeAndSign) {
 }
 
 }  // namespace
+
+namespace {
+
+// A data-parallel run's checkpoint says how many ranks wrote it; a one-process checkpoint is as before, without
+// the key (its bytes do not change).
+TEST_F(TrainingState, TheRanksOfTheRunTravelInTheFile) {
+  Linear model(3, 2);
+  SGD optimizer({ParamGroup{model.parameters(), 0.1, 0.0, 1.0}});
+  save_training_state(path("one.safetensors"), model, optimizer, {4, 1, "{}"});
+  EXPECT_EQ(load_safetensors(path("one.safetensors")).metadata.count("glance.ranks"), 0u);
+  EXPECT_EQ(load_training_state(path("one.safetensors"), model, optimizer).ranks, 1);
+  save_training_state(path("two.safetensors"), model, optimizer, {4, 1, "{}", 2});
+  EXPECT_EQ(load_safetensors(path("two.safetensors")).metadata.at("glance.ranks"), "2");
+  EXPECT_EQ(load_training_state(path("two.safetensors"), model, optimizer).ranks, 2);
+}
+
+}  // namespace
