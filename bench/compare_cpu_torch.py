@@ -27,6 +27,13 @@ Output: the runs' own JSON lines as they come, then per case one summary JSON li
    "fastest_mode":..,"ratio_vs_fastest":..,"ratios":{..},"torch_1_13_ms":..,"rounds":..,"loadavg_1m":[..]}
 where each figure is the median of the per-round medians and ratio = PyTorch ms / glance ms (> 1: glance is
 faster); for attention, fwd and fwdbwd ratios per case.
+
+--omp-wait-policy passive sets OMP_WAIT_POLICY=passive for every program it runs (both use GCC's OpenMP
+runtime, libgomp). By default a thread that reaches a barrier first spins for a while before it sleeps: the
+fastest hand-over on an idle machine, but on a host whose cores other processes keep busy the spinning thread
+burns the time slice its partner needs, and a step made of many parallel regions stalls at each one (measured
+on the 2-vCPU machine at load average 5: glance's tiny RLT step 284 ms by default, 33 ms passive, 111 ms on one
+thread; docs/performance/2026-12-08-cpu-vs-pytorch2.md).
 """
 import argparse
 import json
@@ -47,6 +54,8 @@ def parse_args():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=10, help="timed steps per program and round (training cases)")
     p.add_argument("--cases", default=",".join(CASES))
+    p.add_argument("--omp-wait-policy", choices=("default", "passive"), default="default",
+                   help="passive: OMP_WAIT_POLICY=passive for every program, glance and PyTorch alike (see above)")
     a = p.parse_args()
     a.cases = a.cases.split(",")
     for c in a.cases:
@@ -142,7 +151,8 @@ def train_case(case, a, py2, py1, env):
     out = {"bench": "compare_cpu_torch", "case": case, "unit": "ms", "glance_ms": glance, "torch_ms": torch_ms,
            "fastest_mode": fastest, "ratio_vs_fastest": round(torch_ms[fastest] / glance, 3),
            "ratios": {m: round(v / glance, 3) for m, v in torch_ms.items()}, "glance_rounds": g_ms,
-           "torch_rounds": t_ms, "torch": t["torch"], "rounds": a.rounds, "threads": a.threads, "loadavg_1m": loads}
+           "torch_rounds": t_ms, "torch": t["torch"], "rounds": a.rounds, "threads": a.threads, "loadavg_1m": loads,
+           "omp_wait_policy": env.get("OMP_WAIT_POLICY", "default")}
     if old_ms:
         out.update({"torch_1_13_ms": statistics.median(old_ms),
                     "ratio_vs_torch_1_13": round(statistics.median(old_ms) / glance, 3)})
@@ -176,7 +186,8 @@ def attention_case(a, py2, env):
                "torch_fwd_ms": med(ts, "fwd_ms"), "torch_fwdbwd_ms": med(ts, "fwdbwd_ms"), "torch_impl": ts[-1]["impl"],
                "fwd_ratio": round(med(ts, "fwd_ms") / med(gs, "fwd_ms"), 3),
                "fwdbwd_ratio": round(med(ts, "fwdbwd_ms") / med(gs, "fwdbwd_ms"), 3), "torch": ts[-1]["torch"],
-               "rounds": a.rounds, "threads": a.threads, "loadavg_1m": loads}
+               "rounds": a.rounds, "threads": a.threads, "loadavg_1m": loads,
+               "omp_wait_policy": env.get("OMP_WAIT_POLICY", "default")}
         print(json.dumps(out), flush=True)
         print(f"attention {case}: fwd {out['glance_fwd_ms']:.2f} vs {out['torch_fwd_ms']:.2f} ms ({out['fwd_ratio']:.2f}x), "
               f"fwd+bwd {out['glance_fwdbwd_ms']:.2f} vs {out['torch_fwdbwd_ms']:.2f} ms ({out['fwdbwd_ratio']:.2f}x)",
@@ -186,6 +197,8 @@ def attention_case(a, py2, env):
 def main():
     a = parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
+    if a.omp_wait_policy == "passive":
+        env["OMP_WAIT_POLICY"] = "passive"
     py2 = torch2_python(a.build)
     py1 = "/usr/bin/python3" if torch_version("/usr/bin/python3") else None
     for case in a.cases:

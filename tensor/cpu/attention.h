@@ -38,7 +38,7 @@ constexpr int64_t kTiledFromTokens = 256;
 // packing per FLOP falls with the block's smaller side); the score blocks must still sit in L2 (Br x Bc
 // floats: 240 KB for 256 x 240). Multiples of the micro-kernel's 48 columns (AVX-512) leave no edge tiles in
 // the products whose columns are keys. Measured on one thread (bench_attention --blocks): 256 x 240 / 192 is
-// 17-20% faster than 64 x 256 / 128 at N = 1568 and 2048, d = 64 and 128, with a flat optimum around it.
+// 15-21% faster than 64 x 256 / 128 at N = 1568 and 2048, d = 64 and 128, with a flat optimum around it.
 // Tests use tiny blocks to cross many block edges cheaply.
 struct TiledBlocks {
   int64_t rows = 256;      // Br: query rows per block (forward)
