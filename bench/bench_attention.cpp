@@ -162,11 +162,14 @@ int main(int argc, char** argv) {
     else if (a == "--no-reference") with_reference = false;
     else if (a == "--blocks" && i + 1 < argc) {
       static cpu::TiledBlocks blocks;
-      if (std::sscanf(argv[++i], "%lld,%lld,%lld", (long long*)&blocks.rows, (long long*)&blocks.cols,
-                      (long long*)&blocks.backward) != 3) {
-        std::fprintf(stderr, "bench_attention: --blocks wants ROWS,COLS,BACKWARD (e.g. 64,256,128), got %s\n", argv[i]);
+      long long rows = 0, cols = 0, backward = 0;
+      if (std::sscanf(argv[++i], "%lld,%lld,%lld", &rows, &cols, &backward) != 3 || rows < 1 || cols < 1 ||
+          backward < 1) {
+        std::fprintf(stderr, "bench_attention: --blocks wants ROWS,COLS,BACKWARD, each >= 1 (e.g. 256,240,192), got %s\n",
+                     argv[i]);
         return 2;
       }
+      blocks = {rows, cols, backward};
       g_blocks = &blocks;
     }
     else {
