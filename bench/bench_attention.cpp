@@ -3,7 +3,10 @@
 // online softmax (FlashAttention's algorithm) when the longest clip has at least 1024 tokens, below that the
 // materialised scores with equal-length clips batched and spread over the threads (tensor/cpu/attention.cpp).
 //
-//   ./build/bench/bench_attention [--max-n 8192] [--reference-max-n 8192] [--reps 3] [--threads 2]
+//   ./build/bench/bench_attention [--max-n 8192] [--reference-max-n 8192] [--reps 3] [--threads 2] [--no-reference]
+//   (--no-reference: the device's kernel alone, as bench/compare_cpu_torch.py runs it against PyTorch's SDPA;
+//    --blocks 64,256,128: the tiled kernel called directly with these block sizes, cpu::TiledBlocks, for tuning;
+//    peak_mb is then not measured)
 //
 // One JSON line per (case, kernel):
 //   {"bench":"attention","case":"n1568_d64_h2","kernel":"tiled","tokens":1568,"d":64,"heads":2,
@@ -32,6 +35,7 @@
 #include "rlt/synthetic_video.h"
 #include "rlt/tokenizer.h"
 #include "tensor/counters.h"
+#include "tensor/cpu/attention.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
 
@@ -44,6 +48,31 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 struct Timing {
   double fwd_ms = 0, fwdbwd_ms = 0, peak_mb = 0;
 };
+
+// The tiled kernel called directly with the given block sizes (--blocks), forward then backward with g as the
+// output's gradient: for choosing cpu::TiledBlocks' defaults.
+Timing time_tiled_blocks(const cpu::TiledBlocks& blocks, const std::vector<int64_t>& counts, int64_t heads, int64_t d,
+                         int reps) {
+  const nn::TokenLayout layout = nn::TokenLayout::from_counts(counts);
+  const int64_t N = layout.total_tokens();
+  Generator gen(1);
+  const Tensor q = ops::randn({heads, N, d}, DType::Float32, &gen), k = ops::randn({heads, N, d}, DType::Float32, &gen);
+  const Tensor v = ops::randn({heads, N, d}, DType::Float32, &gen), g = ops::randn({heads, N, d}, DType::Float32, &gen);
+  std::vector<int64_t> offsets{0};
+  for (int64_t c : counts) offsets.push_back(offsets.back() + c);
+  const double scale = 1.0 / std::sqrt(double(d));
+  std::vector<double> fwd, both;
+  for (int r = 0; r < reps + 1; ++r) {
+    double t0 = now();
+    const AttentionForwardResult f = cpu::tiled_attention_forward(q, k, v, offsets, scale, blocks);
+    const double t1 = now();
+    cpu::tiled_attention_backward(g, q, k, v, f, offsets, scale, blocks);
+    if (r > 0) fwd.push_back(t1 - t0), both.push_back(now() - t0);
+  }
+  std::sort(fwd.begin(), fwd.end());
+  std::sort(both.begin(), both.end());
+  return {1000 * fwd[fwd.size() / 2], 1000 * both[both.size() / 2], 0};
+}
 
 Timing time_kernel(const std::string& name, const std::vector<int64_t>& counts, int64_t heads, int64_t d, int reps) {
   const nn::TokenLayout layout = nn::TokenLayout::from_counts(counts);
@@ -79,6 +108,8 @@ Timing time_kernel(const std::string& name, const std::vector<int64_t>& counts, 
   return t;
 }
 
+const cpu::TiledBlocks* g_blocks = nullptr;  // --blocks: time the tiled kernel with these sizes instead
+
 void run_case(const std::string& label, const std::vector<int64_t>& counts, int64_t heads, int64_t d, int reps,
               bool with_reference) {
   double sum_sq = 0;
@@ -88,7 +119,8 @@ void run_case(const std::string& label, const std::vector<int64_t>& counts, int6
   double reference_ms = 0;
   for (const std::string kernel : {"reference", "tiled"}) {
     if (kernel == "reference" && !with_reference) continue;
-    const Timing t = time_kernel(kernel, counts, heads, d, reps);
+    const Timing t = kernel == "tiled" && g_blocks ? time_tiled_blocks(*g_blocks, counts, heads, d, reps)
+                                                   : time_kernel(kernel, counts, heads, d, reps);
     if (kernel == "reference") reference_ms = t.fwdbwd_ms;
     std::printf("{\"bench\":\"attention\",\"case\":\"%s\",\"kernel\":\"%s\",\"clips\":%zu,\"tokens\":%lld,\"d\":%lld,"
                 "\"heads\":%lld,\"fwd_ms\":%.3f,\"fwd_tflops\":%.4f,\"fwdbwd_ms\":%.3f,\"fwdbwd_tflops\":%.4f,"
@@ -118,6 +150,7 @@ std::vector<int64_t> rlt_counts() {
 
 int main(int argc, char** argv) {
   int64_t max_n = 8192, reference_max_n = 8192, threads = 2, heads = 2;
+  bool with_reference = true;
   int reps = 3;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -126,8 +159,22 @@ int main(int argc, char** argv) {
     else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (a == "--threads" && i + 1 < argc) threads = std::atoll(argv[++i]);
     else if (a == "--heads" && i + 1 < argc) heads = std::atoll(argv[++i]);
+    else if (a == "--no-reference") with_reference = false;
+    else if (a == "--blocks" && i + 1 < argc) {
+      static cpu::TiledBlocks blocks;
+      long long rows = 0, cols = 0, backward = 0;
+      if (std::sscanf(argv[++i], "%lld,%lld,%lld", &rows, &cols, &backward) != 3 || rows < 1 || cols < 1 ||
+          backward < 1) {
+        std::fprintf(stderr, "bench_attention: --blocks wants ROWS,COLS,BACKWARD, each >= 1 (e.g. 256,240,192), got %s\n",
+                     argv[i]);
+        return 2;
+      }
+      blocks = {rows, cols, backward};
+      g_blocks = &blocks;
+    }
     else {
-      std::fprintf(stderr, "usage: bench_attention [--max-n N] [--reference-max-n N] [--reps R] [--threads T] [--heads H]\n");
+      std::fprintf(stderr, "usage: bench_attention [--max-n N] [--reference-max-n N] [--reps R] [--threads T] [--heads H] [--no-reference]\n"
+                           "                       [--blocks ROWS,COLS,BACKWARD]\n");
       return 2;
     }
   }
@@ -137,12 +184,12 @@ int main(int argc, char** argv) {
     for (int64_t n : {512, 1024, 1568, 2048, 4096, 8192, 16384, 32768}) {
       if (n > max_n) break;
       run_case("n" + std::to_string(n) + "_d" + std::to_string(d) + "_h" + std::to_string(heads), {n}, heads, d,
-               n >= 8192 ? 1 : reps, n <= reference_max_n);
+               n >= 8192 ? 1 : reps, with_reference && n <= reference_max_n);
     }
-    run_case("ragged_1_7_64_197_1568_d" + std::to_string(d), {1, 7, 64, 197, 1568}, heads, d, reps, true);
+    run_case("ragged_1_7_64_197_1568_d" + std::to_string(d), {1, 7, 64, 197, 1568}, heads, d, reps, with_reference);
     std::string label = "rlt_pack";
     for (int64_t c : rlt) label += "_" + std::to_string(c);
-    run_case(label + "_d" + std::to_string(d), rlt, heads, d, reps, true);
+    run_case(label + "_d" + std::to_string(d), rlt, heads, d, reps, with_reference);
   }
   return 0;
 }

@@ -4,16 +4,20 @@
     /usr/bin/python3 bench/train_step_torch.py --threads 2
     python3 bench/train_step_torch.py --device cuda --attention all        (on a GPU machine)
 
-Use the system Python (/usr/bin/python3): it has Debian's python3-torch (1.13). Per-step times go to
-stderr; the LAST stdout line is one JSON object:
+Any python with torch: Debian's python3-torch (1.13) for /usr/bin/python3, or PyTorch 2.x from PyPI in the
+virtual environment bench/compare_cpu_torch.py makes (which runs this script against glance). Per-step times
+go to stderr; the LAST stdout line is one JSON object:
 
     {"bench": "train_step", "case": "rlt_dense_d192_depth4_h3_b8_n392", "reference_impl": "pytorch_cpu",
      "torch": ..., "threads": 2, "median_ms": ..., "min_ms": ..., "unit": "ms/step", "attention": ..., ...}
 
-Other flags: --steps N (timed steps, default 20; 3 warm-up steps always run first), --attention
-{explicit,mha,sdpa,all}, --embed {linear,conv3d,all}, --seed. `all` times every variant in one process with
-their steps interleaved (after checking that all variants compute the same loss from the same weights) and
-reports the fastest, with every variant's median in "attention_variants_ms" / "embed_variants_ms".
+Other flags: --steps N (timed steps, default 20; --warmup N warm-up steps, default 3, run first), --attention
+{explicit,mha,sdpa,compile,all,modes} or a comma-separated list, --embed {linear,conv3d,all}, --seed,
+--forward-only. Several variants are timed in one process with their steps interleaved (after checking that
+explicit, mha and sdpa compute the same loss from the same weights) and the fastest is reported, with every
+variant's median in "attention_variants_ms" / "embed_variants_ms". `modes` is PyTorch 2.x's three ways to run
+the step: explicit and sdpa eager, and compile: the sdpa model's forward and loss under torch.compile
+(Inductor, which compiles the backward too; the warm-up steps pay the compilation).
 
 GPU and the other shapes (the CPU defaults above are unchanged; these add fields to the JSON line):
   --device cuda   model, batch and optimizer on the GPU (torch.cuda.synchronize() before each step's clock
@@ -24,10 +28,14 @@ GPU and the other shapes (the CPU defaults above are unchanged; these add fields
                   default too.
   --preset base   ViT-B: dim 768, depth 12, 12 heads, 16 x 224 x 224 clips (1568 tokens per clip); the
                   default "small" is the model below. --batch N clips (default 8).
+  --preset tiny   the demo's model: dim 64, depth 3, 4 heads, 16 x 32 x 32 clips, tubelets 2 x 8 x 8 (128 tokens
+                  per clip); glance demo trains it with --batch 32.
   --counts a,b,.. RLT: clip b keeps only counts[b] of its tokens (the "counts" of bench_train_step's
                   --policy rlt line). PyTorch eager has no packed variable-length path for a training step,
                   so the clips are padded to the longest and the padding is masked: keys in attention (a
-                  boolean mask; SDPA then runs a masked kernel), rows in the mean. The tokens' tubelets are
+                  boolean mask; SDPA then runs a masked kernel), rows in the mean. Or, with the attention
+                  mode "<mode>_per_clip", one unmasked attention call per clip (a Python loop) instead of
+                  the mask. The tokens' tubelets are
                   given already cut (glance's are tokenized outside the timed loop too), their positions and
                   run lengths are random (values do not change the work). --embed linear only.
 
@@ -92,6 +100,11 @@ N = TG * HG * WG                        # 392 tokens per clip
 D, DEPTH, HEADS, MLP_HIDDEN = 192, 4, 3, 768
 NUM_CLASSES, MAX_RUN = 10, 8
 ATTENTIONS = ("explicit", "mha", "sdpa")
+# PyTorch 2.x's three ways to run the step (--attention modes): eager with the explicit attention, eager with
+# scaled_dot_product_attention, and the SDPA model under torch.compile (its forward and backward compiled by
+# Inductor; the optimizer step stays eager). "<mode>_per_clip" (with --counts): the RLT pack's attention as one
+# unmasked call per clip instead of one masked call over the padded batch.
+MODES = ("explicit", "sdpa", "compile")
 EMBEDS = ("linear", "conv3d")
 
 
@@ -100,15 +113,20 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=20, help="timed steps (after 3 warm-up steps)")
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--attention", choices=ATTENTIONS + ("sdpa_bf16", "all"), default="explicit",
-                   help="sdpa_bf16 (--device cuda, not part of all): q, k, v cast to bf16 for SDPA, the output back "
-                        "to fp32, everything else fp32: glance's --precision bf16 configuration")
+    p.add_argument("--attention", default="explicit",
+                   help="one of " + ", ".join(ATTENTIONS + ("compile", "sdpa_bf16", "all", "modes")) + ", or a "
+                        "comma-separated list (also of <mode>_per_clip with --counts). all: explicit, mha, sdpa; modes: "
+                        "explicit, sdpa, compile (torch >= 2). sdpa_bf16 (--device cuda, not part of all): q, k, v cast "
+                        "to bf16 for SDPA, the output back to fp32, everything else fp32: glance's --precision bf16 "
+                        "configuration")
     p.add_argument("--embed", choices=EMBEDS + ("all",), default="linear")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--tf32", action="store_true", help="TF32 matmuls (--device cuda)")
-    p.add_argument("--preset", choices=("small", "base"), default="small")
+    p.add_argument("--preset", choices=("tiny", "small", "base"), default="small")
     p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--forward-only", action="store_true",
+                   help="time the forward pass alone under torch.no_grad() (and its loss), not the training step")
     p.add_argument("--counts", type=str, default="",
                    help="RLT: comma-separated tokens kept per clip (one per clip of the batch)")
     a = p.parse_args()
@@ -116,6 +134,18 @@ def parse_args():
         p.error("--tf32 is for --device cuda")
     if a.attention == "sdpa_bf16" and a.device != "cuda":
         p.error("--attention sdpa_bf16 is for --device cuda")
+    known = ATTENTIONS + ("compile", "sdpa_bf16")
+    if a.attention == "all":
+        a.attention = list(ATTENTIONS)
+    elif a.attention == "modes":
+        a.attention = list(MODES)
+    else:
+        a.attention = a.attention.split(",")
+    for name in a.attention:
+        base = name[: -len("_per_clip")] if name.endswith("_per_clip") else name
+        if base not in known or (base != name and not a.counts) or (base != name and base not in MODES):
+            p.error(f"--attention: unknown mode '{name}' (choose from {', '.join(known)}; "
+                    "<explicit|sdpa|compile>_per_clip with --counts)")
     if a.counts:
         a.counts = [int(c) for c in a.counts.split(",")]
         if a.embed != "linear":
@@ -128,6 +158,8 @@ def parse_args():
 args = parse_args()
 if args.preset == "base":  # ViT-B/16 on 16 x 224 x 224 clips (glance's model_preset("base"))
     H, W, D, DEPTH, HEADS = 224, 224, 768, 12, 12
+elif args.preset == "tiny":  # the demo's model (glance's model_preset("tiny")): 16 x 32 x 32, tubelets 2 x 8 x 8
+    H, W, KH, KW, D, DEPTH, HEADS = 32, 32, 8, 8, 64, 3, 4
 B = args.batch
 HG, WG = H // KH, W // KW
 N = TG * HG * WG
@@ -137,7 +169,8 @@ if args.counts is not None:
         sys.exit(f"--counts needs {B} numbers in [1, {N}], got {args.counts}")
 POLICY = "rlt" if args.counts is not None else "dense"
 # The case names of bench_train_step (its RLT runs use the synthetic clips).
-CASE = f"rlt_{POLICY}_d{D}_depth{DEPTH}_h{HEADS}_b{B}_n{N}" + ("_synthetic" if POLICY == "rlt" else "")
+CASE = (f"rlt_{POLICY}_d{D}_depth{DEPTH}_h{HEADS}_b{B}_n{N}" + ("_synthetic" if POLICY == "rlt" else "") +
+        ("_forward" if args.forward_only else ""))
 DEVICE = args.device
 # Must be set before torch (and its OpenMP / OpenBLAS pools) is loaded.
 os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -178,10 +211,28 @@ class TubeletEmbed(nn.Module):
         return self.proj(x.reshape(b, N, C * KT * KH * KW))
 
 
+def attention_core(kind, q, k, v, mask):
+    """softmax(q k^T / sqrt(d)) v for q, k, v [B, heads, L, d]; mask None or bool [B, 1, 1, L] (True = attend)."""
+    if kind == "sdpa_bf16":  # mixed precision: only the attention core in bf16 (flash / cuDNN on CUDA)
+        return F.scaled_dot_product_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), attn_mask=mask).float()
+    if kind == "sdpa":
+        if hasattr(F, "scaled_dot_product_attention"):  # torch >= 2.0
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        # torch 1.13's private precursor (Debian's python3-torch on the CPU)
+        return F._scaled_dot_product_attention(q, k, v, mask, 0.0, False, False)[0]
+    a = torch.matmul(q * (1.0 / math.sqrt(q.shape[-1])), k.transpose(-2, -1))  # [B, heads, L, L]
+    if mask is not None:
+        a = a.masked_fill(~mask, float("-inf"))
+    return torch.matmul(a.softmax(dim=-1), v)
+
+
 class Attention(nn.Module):
     def __init__(self, kind):
         super().__init__()
-        self.kind = kind
+        # "<mode>_per_clip": one unmasked call per clip of the RLT pack; "compile" is the SDPA model compiled.
+        self.per_clip = kind.endswith("_per_clip")
+        kind = kind[: -len("_per_clip")] if self.per_clip else kind
+        self.kind = "sdpa" if kind == "compile" else kind
         if kind == "mha":
             self.mha = nn.MultiheadAttention(D, HEADS, bias=True, batch_first=True)
         else:
@@ -197,19 +248,15 @@ class Attention(nn.Module):
         hd = D // HEADS
         qkv = self.qkv(x).view(b, n, 3, HEADS, hd).permute(2, 0, 3, 1, 4)  # [3, B, heads, N, 64]
         q, k, v = qkv[0], qkv[1], qkv[2]
-        mask = None if valid is None else valid[:, None, None, :]  # [B, 1, 1, L], True = attend
-        if self.kind == "sdpa_bf16":  # mixed precision: only the attention core in bf16 (flash / cuDNN on CUDA)
-            o = F.scaled_dot_product_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), attn_mask=mask).float()
-        elif self.kind == "sdpa":
-            if hasattr(F, "scaled_dot_product_attention"):  # torch >= 2.0
-                o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-            else:  # torch 1.13's private precursor (Debian's python3-torch on the CPU)
-                o = F._scaled_dot_product_attention(q, k, v, mask, 0.0, False, False)[0]
+        if valid is not None and self.per_clip:  # clip i's first counts[i] tokens are real (make_batch)
+            outs = []
+            for i, c in enumerate(args.counts):
+                o_i = attention_core(self.kind, q[i : i + 1, :, :c], k[i : i + 1, :, :c], v[i : i + 1, :, :c], None)
+                outs.append(F.pad(o_i, (0, 0, 0, n - c)))  # padding rows: 0 (masked out of the mean later)
+            o = torch.cat(outs, 0)
         else:
-            a = torch.matmul(q * (1.0 / math.sqrt(hd)), k.transpose(-2, -1))  # [B, heads, N, N]
-            if mask is not None:
-                a = a.masked_fill(~mask, float("-inf"))
-            o = torch.matmul(a.softmax(dim=-1), v)
+            mask = None if valid is None else valid[:, None, None, :]  # [B, 1, 1, L], True = attend
+            o = attention_core(self.kind, q, k, v, mask)
         return self.proj(o.transpose(1, 2).reshape(b, n, D))
 
 
@@ -326,10 +373,16 @@ def make_step(attention, embed, seed):
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     batch = make_batch(seed)
+    # compile: the forward and the loss through torch.compile (Inductor), which compiles their backward too; the
+    # first (warm-up) steps pay the compilation.
+    loss_fn = torch.compile(loss_of) if attention.startswith("compile") else loss_of
 
     def step():
+        if args.forward_only:
+            with torch.no_grad():
+                return loss_fn(model, batch).item()
         opt.zero_grad(set_to_none=True)
-        loss = loss_of(model, batch)
+        loss = loss_fn(model, batch)
         loss.backward()
         opt.step()
         return loss.item()
@@ -373,7 +426,7 @@ def main():
     n_params = sum(p.numel() for p in build("explicit", "linear", args.seed).parameters())
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, params {n_params}, "
           f"load average {loadavg()}", file=sys.stderr)
-    attentions = ATTENTIONS if args.attention == "all" else (args.attention,)
+    attentions = tuple(args.attention)
     embeds = EMBEDS if args.embed == "all" else (args.embed,)
     if len(attentions) * len(embeds) > 1:
         check_equivalence(args.seed)
@@ -402,12 +455,12 @@ def main():
         out["attention_variants_ms"] = {a: round(medians[(a, best[1])], 2) for a in attentions}
     if len(embeds) > 1:
         out["embed_variants_ms"] = {e: round(medians[(best[0], e)], 2) for e in embeds}
-    if DEVICE != "cpu" or args.preset != "small" or B != 8 or args.counts is not None:
+    if DEVICE != "cpu" or args.preset != "small" or B != 8 or args.counts is not None or args.forward_only:
         # Fields added with the GPU runs (the CPU default line stays as it was).
         out.update({"device": DEVICE, "tf32": args.tf32, "policy": POLICY, "preset": args.preset, "batch": B,
                     "tokens": sum(args.counts) if args.counts else B * N, "grid_tokens": B * N,
                     "clips_per_s": round(1e3 * B / medians[best], 1), "parameters": n_params,
-                    "eager": True})
+                    "eager": not any(a.startswith("compile") for a in attentions), "forward_only": args.forward_only})
         if args.counts is not None:
             out.update({"counts": args.counts, "rlt_impl": "padded to the longest clip, padding masked"})
         if DEVICE == "cuda":

@@ -10,7 +10,7 @@
 //     (TransformerBlock's second "add & norm")           and not read back by a second kernel
 //   nn::AdamW::step              adamw_step              ~10 elementwise passes over p, g, m, v
 //
-// The CUDA backend does all four (cuda/fused.cu); the CPU backend none, so CPU training composes them.
+// The CUDA backend does all four (cuda/fused.cu), the CPU backend too (tensor/cpu/fused.cpp).
 // tests/nn/test_fused_dispatch.cpp installs a CPU backend with float64 loop implementations to check this wiring
 // (autograd included) without a GPU; tests/cuda/test_fused_nn.cpp compares the CUDA kernels with the unfused
 // path on the GPU.

@@ -10,8 +10,8 @@
 // After the primitives come the optional methods (virtual, not pure): packed attention and a few fused ops.
 // Their default implementations (tensor/attention_default.cpp, tensor/fused_default.cpp) compose the
 // primitives, so a new device works as soon as its primitives do; a device overrides the ones it can do
-// faster (the CPU: attention, tensor/cpu/attention.cpp; CUDA: all of them, cuda/fused.cu and
-// cuda/attention/attention_backend.cpp). They record no autograd history: nn records the nodes
+// faster (the CPU: all of them, tensor/cpu/attention.cpp and tensor/cpu/fused.cpp; CUDA: all of them,
+// cuda/fused.cu and cuda/attention/attention_backend.cpp). They record no autograd history: nn records the nodes
 // (nn/fused.cpp, nn/attention/kernel.cpp).
 #pragma once
 #include <cstddef>

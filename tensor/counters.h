@@ -7,7 +7,7 @@
 //   matmul_flops() - f0                  -> 2*M*N*K summed over every matmul meanwhile
 //
 // Only tensor storage is counted (not the allocator's own caches or the program's other memory), and
-// only work that goes through ops::matmul (the tiled attention kernel calls its GEMM directly).
+// the work of ops::matmul and of the CPU's attention kernels (the tiled one adds its GEMM calls itself).
 #pragma once
 #include <cstdint>
 
@@ -23,9 +23,9 @@ struct MemoryStats {
 MemoryStats memory_stats(DeviceType type = DeviceType::CPU);
 void reset_peak_memory(DeviceType type = DeviceType::CPU);  // peak := in_use
 
-int64_t matmul_flops();  // 2*M*N*K over every ops::matmul since start
+int64_t matmul_flops();  // 2*M*N*K over every ops::matmul (and CPU attention product) since start
 
-namespace counters {  // called by Storage and ops::matmul
+namespace counters {  // called by Storage, ops::matmul and the CPU attention
 void on_allocate(DeviceType type, int64_t bytes);
 void on_free(DeviceType type, int64_t bytes);
 void on_matmul(int64_t flops);

@@ -26,17 +26,24 @@
 namespace glance::cpu {
 
 // The CPU backend's attention takes the tiled kernel when the pack's longest clip has at least this many
-// tokens, and the materialised one (below) otherwise: measured on the attention ladder (docs/09), the
-// materialised scores win below about a thousand tokens per clip (0.8x at 512), the tiled kernel above
-// (1.26x at 1568).
-constexpr int64_t kTiledFromTokens = 1024;
+// tokens, and the materialised one (below) otherwise. With the blocks below, measured on one thread
+// (bench_attention --threads 1, docs/performance/2026-12-08-cpu-vs-pytorch2.md), the tiled kernel beats the
+// materialised scores from a few hundred tokens per clip (an RLT pack of ~300: 14.8 vs 16.0 ms fwd+bwd; 512:
+// 5.1 vs 6.2 ms), since the materialised kernel streams its [H, L, L] scores through memory several times per
+// step while the tiled one keeps its blocks in L2. Short clips (the demo's 128 tokens, RLT's packs of tens)
+// stay materialised: there the batched products of equal-length clips win.
+constexpr int64_t kTiledFromTokens = 256;
 
-// Block sizes. Bigger blocks amortise each GEMM call's packing; smaller ones keep the score block in L2
-// (Br x Bc floats: 64 KB for 64 x 256). Tests use tiny blocks to cross many block edges cheaply.
+// Block sizes. Bigger blocks amortise each GEMM call's packing (every call packs both of its operands, so
+// packing per FLOP falls with the block's smaller side); the score blocks must still sit in L2 (Br x Bc
+// floats: 240 KB for 256 x 240). Multiples of the micro-kernel's 48 columns (AVX-512) leave no edge tiles in
+// the products whose columns are keys. Measured on one thread (bench_attention --blocks): 256 x 240 / 192 is
+// 15-21% faster than 64 x 256 / 128 at N = 1568 and 2048, d = 64 and 128, with a flat optimum around it.
+// Tests use tiny blocks to cross many block edges cheaply.
 struct TiledBlocks {
-  int64_t rows = 64;       // Br: query rows per block (forward)
-  int64_t cols = 256;      // Bc: key rows per block (forward)
-  int64_t backward = 128;  // Br = Bc in the backward pass
+  int64_t rows = 256;      // Br: query rows per block (forward)
+  int64_t cols = 240;      // Bc: key rows per block (forward)
+  int64_t backward = 192;  // Br = Bc in the backward pass
 };
 
 // q, k, v: contiguous [H, N_total, d] float32 or float64, clip b owning tokens [offsets[b], offsets[b + 1])

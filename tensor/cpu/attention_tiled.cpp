@@ -71,17 +71,31 @@ T row_dot(const T* a, const T* b, int64_t n) {
   return s;
 }
 
+// A per-thread scratch buffer, grown as needed and kept: a task's score blocks (hundreds of KB) would otherwise
+// be a fresh allocation each, which the C library serves with mmap and the kernel with page faults.
+template <typename T>
+T* scratch(int slot, size_t n) {
+  thread_local std::vector<T> buffers[3];
+  if (buffers[slot].size() < n) buffers[slot].resize(n);
+  return buffers[slot].data();
+}
+
 // Query rows [i0, i0 + bi) of one (clip, head): q, k, v, o are the clip's [n, d] rows (row stride d); lse [n].
 template <typename T>
 void forward_block(const T* q, const T* k, const T* v, T* o, T* lse, int64_t i0, int64_t bi, int64_t n, int64_t d,
                    T scale, int64_t block_cols) {
-  std::vector<T> s(bi * block_cols), acc(bi * d, T(0));
-  std::vector<T> m(bi, -std::numeric_limits<T>::infinity()), l(bi, T(0));
+  T* s = scratch<T>(0, bi * std::min(block_cols, n));
+  T* acc = scratch<T>(1, bi * d);
+  T* m = scratch<T>(2, 2 * bi);
+  T* l = m + bi;
+  std::fill(acc, acc + bi * d, T(0));
+  std::fill(m, m + bi, -std::numeric_limits<T>::infinity());
+  std::fill(l, l + bi, T(0));
   for (int64_t j0 = 0; j0 < n; j0 += block_cols) {
     const int64_t bj = std::min(block_cols, n - j0);
-    gemm(false, true, bi, bj, d, scale, q + i0 * d, d, k + j0 * d, d, T(0), s.data(), bj);  // S = Q K^T scale
+    gemm(false, true, bi, bj, d, scale, q + i0 * d, d, k + j0 * d, d, T(0), s, bj);  // S = Q K^T scale
     for (int64_t r = 0; r < bi; ++r) {
-      T* sr = s.data() + r * bj;
+      T* sr = s + r * bj;
       const T new_max = row_max(sr, bj, m[r]);
       for (int64_t c = 0; c < bj; ++c) sr[c] = exp_of(sr[c] - new_max);  // P~ = exp(S - m_new)
       if (new_max != m[r]) {  // rescale what was accumulated under the old max (exp(-inf) = 0 at first)
@@ -92,7 +106,7 @@ void forward_block(const T* q, const T* k, const T* v, T* o, T* lse, int64_t i0,
       }
       l[r] += row_sum(sr, bj);
     }
-    gemm(false, false, bi, d, bj, T(1), s.data(), bj, v + j0 * d, d, T(1), acc.data(), d);  // acc += P~ V
+    gemm(false, false, bi, d, bj, T(1), s, bj, v + j0 * d, d, T(1), acc, d);  // acc += P~ V
   }
   for (int64_t r = 0; r < bi; ++r) {
     const T inv = T(1) / l[r];
@@ -104,7 +118,10 @@ void forward_block(const T* q, const T* k, const T* v, T* o, T* lse, int64_t i0,
 template <typename T>
 void backward_one(const T* q, const T* k, const T* v, const T* o, const T* lse, const T* dout, T* dq, T* dk, T* dv,
                   int64_t n, int64_t d, T scale, int64_t B) {
-  std::vector<T> delta(n), p(B * B), dp(B * B);
+  const int64_t b = std::min(B, n);  // a block never needs more than the clip
+  T* delta = scratch<T>(0, n);
+  T* p = scratch<T>(1, b * b);
+  T* dp = scratch<T>(2, b * b);
   for (int64_t r = 0; r < n; ++r) delta[r] = row_dot(dout + r * d, o + r * d, d);  // D = rowsum(dO * O)
   std::fill(dq, dq + n * d, T(0));
   std::fill(dk, dk + n * d, T(0));
@@ -113,22 +130,22 @@ void backward_one(const T* q, const T* k, const T* v, const T* o, const T* lse, 
     const int64_t bj = std::min(B, n - j0);
     for (int64_t i0 = 0; i0 < n; i0 += B) {
       const int64_t bi = std::min(B, n - i0);
-      gemm(false, true, bi, bj, d, scale, q + i0 * d, d, k + j0 * d, d, T(0), p.data(), bj);  // S
+      gemm(false, true, bi, bj, d, scale, q + i0 * d, d, k + j0 * d, d, T(0), p, bj);  // S
       for (int64_t r = 0; r < bi; ++r) {
-        T* pr = p.data() + r * bj;
+        T* pr = p + r * bj;
         const T l = lse[i0 + r];
         for (int64_t c = 0; c < bj; ++c) pr[c] = exp_of(pr[c] - l);  // P, recomputed from the logsumexp
       }
-      gemm(true, false, bj, d, bi, T(1), p.data(), bj, dout + i0 * d, d, T(1), dv + j0 * d, d);  // dV += P^T dO
-      gemm(false, true, bi, bj, d, T(1), dout + i0 * d, d, v + j0 * d, d, T(0), dp.data(), bj);  // dP = dO V^T
+      gemm(true, false, bj, d, bi, T(1), p, bj, dout + i0 * d, d, T(1), dv + j0 * d, d);  // dV += P^T dO
+      gemm(false, true, bi, bj, d, T(1), dout + i0 * d, d, v + j0 * d, d, T(0), dp, bj);  // dP = dO V^T
       for (int64_t r = 0; r < bi; ++r) {
-        T* dr = dp.data() + r * bj;
-        const T* pr = p.data() + r * bj;
+        T* dr = dp + r * bj;
+        const T* pr = p + r * bj;
         const T dl = delta[i0 + r];
         for (int64_t c = 0; c < bj; ++c) dr[c] = pr[c] * (dr[c] - dl);  // dS = P * (dP - D)
       }
-      gemm(false, false, bi, d, bj, scale, dp.data(), bj, k + j0 * d, d, T(1), dq + i0 * d, d);  // dQ += dS K s
-      gemm(true, false, bj, d, bi, scale, dp.data(), bj, q + i0 * d, d, T(1), dk + j0 * d, d);   // dK += dS^T Q s
+      gemm(false, false, bi, d, bj, scale, dp, bj, k + j0 * d, d, T(1), dq + i0 * d, d);  // dQ += dS K s
+      gemm(true, false, bj, d, bi, scale, dp, bj, q + i0 * d, d, T(1), dk + j0 * d, d);   // dK += dS^T Q s
     }
   }
 }

@@ -1,5 +1,6 @@
 // CpuBackend, part 1: memory. The kernels are in the sibling files listed in cpu_backend.h.
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/op_profile.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +15,7 @@ constexpr size_t kAlignment = 64;
 }  // namespace
 
 void* CpuBackend::allocate(size_t nbytes) {
+  const op_profile::Scope profile_scope(OpKind::Memory);
   // std::aligned_alloc wants a size that is a multiple of the alignment. An empty tensor still gets a
   // real (one-line) block, so every Storage holds a valid pointer and no code needs a null special case.
   size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
@@ -23,13 +25,18 @@ void* CpuBackend::allocate(size_t nbytes) {
   return p;
 }
 
-void CpuBackend::deallocate(void* ptr, size_t) { std::free(ptr); }
+void CpuBackend::deallocate(void* ptr, size_t) {
+  const op_profile::Scope profile_scope(OpKind::Memory);
+  std::free(ptr);
+}
 
 void CpuBackend::copy_from_host(void* dst, const void* src, size_t nbytes) {
+  const op_profile::Scope profile_scope(OpKind::Memory);
   if (nbytes) std::memcpy(dst, src, nbytes);
 }
 
 void CpuBackend::copy_to_host(void* dst, const void* src, size_t nbytes) {
+  const op_profile::Scope profile_scope(OpKind::Memory);
   if (nbytes) std::memcpy(dst, src, nbytes);
 }
 

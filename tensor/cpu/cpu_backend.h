@@ -9,6 +9,7 @@
 //   indexing.cpp     index_select, gather, scatter_add
 //   random.cpp       Philox4x32-10 and the random fills
 //   attention.cpp    packed attention: the tiled (FlashAttention-style) kernel, forward and backward
+//   fused.cpp        the fused ops: bias + GELU, residual + layer norm, softmax + cross-entropy, AdamW
 //
 // strided_loop.h is the shared helper that turns strided operands into rows for the elementwise kernels.
 #pragma once
@@ -49,12 +50,24 @@ class CpuBackend : public Backend {
 
   void random(RandomKind kind, const Tensor& out, double a, double b, PhiloxState state) override;
 
-  // The tiled (FlashAttention-style) kernel of attention.cpp; the fused ops keep the default composition.
+  // The tiled (FlashAttention-style) kernel of attention.cpp.
   AttentionForwardResult attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                            const AttentionClips& clips, const AttentionOptions& options) override;
   AttentionGradients attention_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
                                         const AttentionForwardResult& forward, const AttentionClips& clips,
                                         const AttentionOptions& options) override;
+
+  // The fused ops of fused.cpp: one pass each; the default compositions (tensor/fused_default.cpp) stay the
+  // reference they are tested against, and take any call these kernels do not fit (a dtype, a strided view).
+  bool has_fused(FusedOp op) const override;
+  Tensor bias_gelu(const Tensor& x, const Tensor& bias) override;
+  Tensor bias_gelu_backward(const Tensor& dy, const Tensor& x, const Tensor& bias) override;
+  ResidualLayerNormResult residual_layer_norm(const Tensor& x, const Tensor& residual, const Tensor& weight,
+                                              const Tensor& bias, double eps) override;
+  SoftmaxCrossEntropyResult softmax_cross_entropy(const Tensor& logits, const Tensor& labels,
+                                                  double label_smoothing) override;
+  void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+                  const AdamWParams& params) override;
 };
 
 // The process-wide CPU backend (what backend_for(Device::cpu()) returns).

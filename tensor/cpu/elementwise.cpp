@@ -21,6 +21,7 @@
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/fast_math.h"
 #include "tensor/cpu/strided_loop.h"
+#include "tensor/op_profile.h"
 
 namespace glance {
 
@@ -252,6 +253,7 @@ void copy_typed(const Tensor& out, const Tensor& in) {
 }  // namespace
 
 void CpuBackend::fill(const Tensor& out, double value) {
+  const op_profile::Scope profile_scope(OpKind::Elementwise);
   GLANCE_DISPATCH(out.dtype(), T, {
     const T v = convert<T>(value);
     for_each_row<1>({out}, [v](const std::array<char*, 1>& p, int64_t n, const std::array<int64_t, 1>& s) {
@@ -266,6 +268,7 @@ void CpuBackend::fill(const Tensor& out, double value) {
 }
 
 void CpuBackend::arange(const Tensor& out, double start, double step) {
+  const op_profile::Scope profile_scope(OpKind::Elementwise);
   GLANCE_DISPATCH(out.dtype(), T, {
     T* o = out.data<T>();
     for (int64_t i = 0; i < out.numel(); ++i) o[i] = convert<T>(std::fma(static_cast<double>(i), step, start));
@@ -273,20 +276,25 @@ void CpuBackend::arange(const Tensor& out, double start, double step) {
 }
 
 void CpuBackend::copy(const Tensor& out, const Tensor& in) {
+  const op_profile::Scope profile_scope(OpKind::Copy);
   GLANCE_DISPATCH(out.dtype(), O, { GLANCE_DISPATCH(in.dtype(), I, { copy_typed<O, I>(out, in); }); });
 }
 
 void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& in) {
+  const bool gelu = op == UnaryOp::GeluErf || op == UnaryOp::GeluTanh;
+  const op_profile::Scope profile_scope(gelu ? OpKind::Gelu : OpKind::Elementwise);
   out.check_dtype(in.dtype(), "cpu unary (out)");
   GLANCE_DISPATCH(in.dtype(), T, { unary_typed<T>(op, out, in); });
 }
 
 void CpuBackend::binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b, double scalar_b) {
+  const op_profile::Scope profile_scope(op == BinaryOp::GeluErfGrad ? OpKind::Gelu : OpKind::Elementwise);
   if (b.defined()) b.check_dtype(a.dtype(), "cpu binary (b)");
   GLANCE_DISPATCH(a.dtype(), T, { binary_typed<T>(op, out, a, b, scalar_b); });
 }
 
 void CpuBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  const op_profile::Scope profile_scope(OpKind::Elementwise);
   cond.check_dtype(DType::Bool, "cpu where (condition)");
   GLANCE_DISPATCH(out.dtype(), T, {
     for_each_row<4>({out, cond, a, b}, [](const std::array<char*, 4>& p, int64_t n, const std::array<int64_t, 4>& s) {

@@ -8,6 +8,7 @@
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/strided_loop.h"
+#include "tensor/op_profile.h"
 
 namespace glance {
 
@@ -62,12 +63,14 @@ void index_select_typed(const Tensor& out, const Tensor& in, int64_t axis, const
 }  // namespace
 
 void CpuBackend::index_select(const Tensor& out, const Tensor& in, int64_t axis, const Tensor& index) {
+  const op_profile::Scope profile_scope(OpKind::Indexing);
   index.check_dtype(DType::Int64, "cpu index_select (index)");
   GLANCE_DISPATCH(out.dtype(), T, { index_select_typed<T>(out, in, axis, index); });
 }
 
 // out[i][j][k] = in[i][index[i][j][k]][k] (axis 1); index has out's shape.
 void CpuBackend::gather(const Tensor& out, const Tensor& in, int64_t axis, const Tensor& index) {
+  const op_profile::Scope profile_scope(OpKind::Indexing);
   index.check_dtype(DType::Int64, "cpu gather (index)");
   const int64_t in_step = in.strides()[axis];
   const auto layout = cpu::coalesce<3>(out.shape(), {out.strides(), index.strides(), zero_axis(in.strides(), axis)});
@@ -85,6 +88,7 @@ void CpuBackend::gather(const Tensor& out, const Tensor& in, int64_t axis, const
 // out[i][index[i][j][k]][k] += src[i][j][k] (axis 1); index has src's shape. Serial: two source elements
 // may land on the same output element, and a serial loop needs no atomics and adds in a fixed order.
 void CpuBackend::scatter_add(const Tensor& out, int64_t axis, const Tensor& index, const Tensor& src) {
+  const op_profile::Scope profile_scope(OpKind::Indexing);
   index.check_dtype(DType::Int64, "cpu scatter_add (index)");
   const int64_t out_step = out.strides()[axis];
   const auto layout = cpu::coalesce<3>(src.shape(), {src.strides(), index.strides(), zero_axis(out.strides(), axis)});

@@ -18,6 +18,7 @@
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/strided_loop.h"
+#include "tensor/op_profile.h"
 
 namespace glance {
 
@@ -129,6 +130,7 @@ void matmul_int(const Tensor& out, const Tensor& a, const Tensor& b) {
 }  // namespace
 
 void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
+  const op_profile::Scope profile_scope(OpKind::Gemm);
   if (out.dim() != 3 || a.dim() != 3 || b.dim() != 3 || !out.is_contiguous()) {
     throw std::invalid_argument("cpu matmul: expected 3-D operands and a contiguous out");
   }

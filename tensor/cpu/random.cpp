@@ -19,6 +19,7 @@
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/strided_loop.h"
+#include "tensor/op_profile.h"
 #include "tensor/random.h"
 
 namespace glance {
@@ -93,6 +94,7 @@ void fill_random(RandomKind kind, T* out, int64_t n, double a, double b, PhiloxS
 }  // namespace
 
 void CpuBackend::random(RandomKind kind, const Tensor& out, double a, double b, PhiloxState state) {
+  const op_profile::Scope profile_scope(OpKind::Random);
   if (!out.is_contiguous()) throw std::invalid_argument("cpu random: out must be contiguous");
   GLANCE_DISPATCH(out.dtype(), T, { fill_random<T>(kind, out.data<T>(), out.numel(), a, b, state); });
 }

@@ -25,6 +25,7 @@
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/strided_loop.h"
+#include "tensor/op_profile.h"
 
 namespace glance {
 
@@ -303,6 +304,7 @@ void arg_reduce_typed(bool is_max, const Tensor& out, const Tensor& in, int64_t 
 }  // namespace
 
 void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& in, const std::vector<int64_t>& axes) {
+  const op_profile::Scope profile_scope(OpKind::Reduce);
   if (op != ReduceOp::Sum) {
     for (int64_t a : axes) {
       if (in.shape()[a] == 0) throw std::invalid_argument("cpu reduce: max/min over an empty axis");
@@ -324,6 +326,7 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& in, const 
 }
 
 void CpuBackend::arg_reduce(bool is_max, const Tensor& out, const Tensor& in, int64_t axis) {
+  const op_profile::Scope profile_scope(OpKind::Reduce);
   if (in.shape()[axis] == 0) throw std::invalid_argument("cpu arg_reduce: empty axis");
   GLANCE_DISPATCH(in.dtype(), T, { arg_reduce_typed<T>(is_max, out, in, axis); });
 }

@@ -10,7 +10,9 @@
 
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/fast_math.h"
+#include "tensor/cpu/row_kernels.h"
 #include "tensor/cpu/strided_loop.h"
+#include "tensor/op_profile.h"
 
 namespace glance {
 
@@ -24,19 +26,6 @@ void check_rows(const Tensor& t, const char* what) {
 }
 
 bool parallel_for(int64_t rows, int64_t C) { return rows > 1 && rows * C >= cpu::kParallelThreshold; }
-
-// The sum of f(j) for j in [0, n), in double, with 8 independent partial sums: one running sum would be a
-// chain of dependent adds that GCC may not reorder (without -ffast-math), 8 of them vectorise.
-template <typename F>
-double lane_sum(int64_t n, F f) {
-  double lane[8] = {};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    for (int k = 0; k < 8; ++k) lane[k] += f(j + k);
-  }
-  for (; j < n; ++j) lane[0] += f(j);
-  return ((lane[0] + lane[4]) + (lane[1] + lane[5])) + ((lane[2] + lane[6]) + (lane[3] + lane[7]));
-}
 
 // ---- softmax ----
 // softmax(x)_j = exp(x_j - m) / sum_k exp(x_k - m), with m the row max: subtracting m changes nothing
@@ -62,7 +51,7 @@ void softmax_typed(const Tensor& out, const Tensor& in, bool log) {
     T m = lane[0];
     for (int k = 1; k < 8; ++k) m = lane[k] > m ? lane[k] : m;
     if (log) {
-      const double sum = lane_sum(C, [&](int64_t j) { return double(std::exp(xr[j] - m)); });
+      const double sum = cpu::lane_sum(C, [&](int64_t j) { return double(std::exp(xr[j] - m)); });
       const T log_sum = T(std::log(sum));
       for (int64_t j = 0; j < C; ++j) yr[j] = (xr[j] - m) - log_sum;  // x - m first: exact near the max
     } else {
@@ -72,7 +61,7 @@ void softmax_typed(const Tensor& out, const Tensor& in, bool log) {
       } else {
         for (int64_t j = 0; j < C; ++j) yr[j] = std::exp(xr[j] - m);
       }
-      const double sum = lane_sum(C, [&](int64_t j) { return double(yr[j]); });
+      const double sum = cpu::lane_sum(C, [&](int64_t j) { return double(yr[j]); });
       const T scale = T(1.0 / sum);
       for (int64_t j = 0; j < C; ++j) yr[j] *= scale;
     }
@@ -91,18 +80,18 @@ void softmax_backward_typed(const Tensor& dx, const Tensor& y, const Tensor& dy,
     const T *yr = py + r * C, *gr = pg + r * C;
     T* dr = pd + r * C;
     if (log) {
-      const T s = T(lane_sum(C, [&](int64_t j) { return double(gr[j]); }));
+      const T s = T(cpu::lane_sum(C, [&](int64_t j) { return double(gr[j]); }));
       for (int64_t j = 0; j < C; ++j) dr[j] = gr[j] - std::exp(yr[j]) * s;
     } else {
-      const T s = T(lane_sum(C, [&](int64_t j) { return double(gr[j]) * double(yr[j]); }));
+      const T s = T(cpu::lane_sum(C, [&](int64_t j) { return double(gr[j]) * double(yr[j]); }));
       for (int64_t j = 0; j < C; ++j) dr[j] = yr[j] * (gr[j] - s);
     }
   }
 }
 
 // ---- layer norm ----
-// Per row: mean, var = mean((x - mean)^2) (biased, two passes for accuracy), rstd = 1/sqrt(var + eps),
-// out = (x - mean) * rstd * weight + bias.
+// Per row (cpu::layer_norm_row, row_kernels.h): mean, var = mean((x - mean)^2) (biased, two passes for
+// accuracy), rstd = 1/sqrt(var + eps), out = (x - mean) * rstd * weight + bias.
 template <typename T>
 void layer_norm_forward_typed(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                               const Tensor& weight, const Tensor& bias, double eps) {
@@ -114,23 +103,7 @@ void layer_norm_forward_typed(const Tensor& out, const Tensor& mean, const Tenso
   const T* w = weight.defined() ? weight.data<T>() : nullptr;
   const T* b = bias.defined() ? bias.data<T>() : nullptr;
 #pragma omp parallel for schedule(static) if (parallel_for(rows, C))
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* xr = px + r * C;
-    T* yr = py + r * C;
-    const double s = lane_sum(C, [xr](int64_t j) { return double(xr[j]); });
-    const double mu = C > 0 ? s / double(C) : 0.0;
-    const double ss = lane_sum(C, [xr, mu](int64_t j) { return (xr[j] - mu) * (xr[j] - mu); });
-    const double var = C > 0 ? ss / double(C) : 0.0;
-    const T m = T(mu), rs = T(1.0 / std::sqrt(var + eps));
-    pm[r] = m;
-    ps[r] = rs;
-    for (int64_t j = 0; j < C; ++j) {
-      T v = (xr[j] - m) * rs;
-      if (w) v *= w[j];
-      if (b) v += b[j];
-      yr[j] = v;
-    }
-  }
+  for (int64_t r = 0; r < rows; ++r) cpu::layer_norm_row(px + r * C, py + r * C, C, w, b, eps, pm + r, ps + r);
 }
 
 // With xhat = (x - mean) * rstd and g = dy * weight (the gradient reaching xhat):
@@ -152,9 +125,9 @@ void layer_norm_backward_typed(const Tensor& dx, const Tensor& dweight, const Te
     const T* dyr = pdy + r * C;
     T* dxr = pdx + r * C;
     const T m = pm[r], rs = ps[r];
-    const double sum_g = lane_sum(C, [=](int64_t j) { return double(w ? dyr[j] * w[j] : dyr[j]); });
+    const double sum_g = cpu::lane_sum(C, [=](int64_t j) { return double(w ? dyr[j] * w[j] : dyr[j]); });
     const double sum_gx =
-        lane_sum(C, [=](int64_t j) { return double((w ? dyr[j] * w[j] : dyr[j]) * ((xr[j] - m) * rs)); });
+        cpu::lane_sum(C, [=](int64_t j) { return double((w ? dyr[j] * w[j] : dyr[j]) * ((xr[j] - m) * rs)); });
     const T mean_g = C > 0 ? T(sum_g / double(C)) : T(0);
     const T mean_gx = C > 0 ? T(sum_gx / double(C)) : T(0);
     for (int64_t j = 0; j < C; ++j) {
@@ -195,12 +168,14 @@ void layer_norm_backward_typed(const Tensor& dx, const Tensor& dweight, const Te
 }  // namespace
 
 void CpuBackend::softmax(const Tensor& out, const Tensor& in, bool log) {
+  const op_profile::Scope profile_scope(OpKind::Softmax);
   check_rows(in, "softmax");
   check_rows(out, "softmax");
   GLANCE_DISPATCH_FLOAT(in.dtype(), "cpu softmax", T, { softmax_typed<T>(out, in, log); });
 }
 
 void CpuBackend::softmax_backward(const Tensor& dx, const Tensor& y, const Tensor& dy, bool log) {
+  const op_profile::Scope profile_scope(OpKind::Softmax);
   check_rows(dx, "softmax_backward");
   check_rows(y, "softmax_backward");
   check_rows(dy, "softmax_backward");
@@ -213,6 +188,7 @@ void CpuBackend::softmax_backward(const Tensor& dx, const Tensor& y, const Tenso
 
 void CpuBackend::layer_norm_forward(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                                     const Tensor& weight, const Tensor& bias, double eps) {
+  const op_profile::Scope profile_scope(OpKind::LayerNorm);
   check_rows(x, "layer_norm");
   check_rows(out, "layer_norm");
   GLANCE_DISPATCH_FLOAT(x.dtype(), "cpu layer_norm", T,
@@ -221,6 +197,7 @@ void CpuBackend::layer_norm_forward(const Tensor& out, const Tensor& mean, const
 
 void CpuBackend::layer_norm_backward(const Tensor& dx, const Tensor& dweight, const Tensor& dbias, const Tensor& dy,
                                      const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight) {
+  const op_profile::Scope profile_scope(OpKind::LayerNorm);
   check_rows(x, "layer_norm_backward");
   check_rows(dy, "layer_norm_backward");
   check_rows(dx, "layer_norm_backward");

@@ -2,7 +2,8 @@
 // loops (independent of the primitives nn composes otherwise) and count their calls. Then cross_entropy, Mlp,
 // LayerNorm::add_and_norm (and so TransformerBlock) and AdamW must call them, give the unfused results (values
 // and gradients), fall back when fusion is off, and the autograd nodes must pass gradcheck. The same loops
-// check the Backend's default compositions (tensor/fused_default.cpp), which the built-in CPU backend keeps.
+// check the Backend's default compositions (tensor/fused_default.cpp). The built-in CPU backend's own kernels
+// (tensor/cpu/fused.cpp) go through the same nn paths and are compared with the composition (fusion off) too.
 // The CUDA kernels themselves are compared with the unfused path on a GPU in tests/cuda/test_fused_nn.cpp.
 #include <gtest/gtest.h>
 
@@ -128,9 +129,11 @@ void expect_near(const Tensor& a, const Tensor& b, double tol, const char* what)
   for (size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], y[i], tol) << what << " element " << i;
 }
 
-TEST(FusedDispatch, TheCpuBackendFusesNothingByDefault) {
+TEST(FusedDispatch, TheCpuBackendFusesEveryOpUnlessFusionIsOff) {
   for (FusedOp op : {FusedOp::BiasGelu, FusedOp::ResidualLayerNorm, FusedOp::SoftmaxCrossEntropy, FusedOp::AdamWStep}) {
-    EXPECT_EQ(fused_backend(Device::cpu(), op), nullptr);
+    EXPECT_NE(fused_backend(Device::cpu(), op), nullptr);  // tensor/cpu/fused.cpp
+    FusionGuard off(false);
+    EXPECT_EQ(fused_backend(Device::cpu(), op), nullptr) << "fusion off";
   }
   CpuFusion fusion;
   EXPECT_NE(fused_backend(Device::cpu(), FusedOp::BiasGelu), nullptr);
@@ -144,8 +147,17 @@ TEST(FusedDispatch, CrossEntropyTakesTheFusedKernelAndMatchesTheComposition) {
   const Tensor labels = ops::from_vector(std::vector<int64_t>{0, 4, 2, 2, 1, 3});
   for (const double s : {0.0, 0.1}) {
     Tensor a = ops::clone(logits_value).set_requires_grad(), b = ops::clone(logits_value).set_requires_grad();
-    Tensor unfused = cross_entropy(a, labels, s);
-    unfused.backward();
+    Tensor c = ops::clone(logits_value).set_requires_grad();
+    Tensor unfused;
+    {
+      FusionGuard off(false);  // the composition
+      unfused = cross_entropy(a, labels, s);
+      unfused.backward();
+    }
+    Tensor builtin = cross_entropy(c, labels, s);  // the built-in CPU backend's kernel (tensor/cpu/fused.cpp)
+    builtin.backward();
+    expect_near(builtin, unfused, 1e-6, "loss, built-in kernel");
+    expect_near(c.grad(), a.grad(), 1e-6, "dlogits, built-in kernel");
     CpuFusion fusion;
     Tensor fused = cross_entropy(b, labels, s);
     fused.backward();
@@ -177,8 +189,15 @@ TEST(FusedDispatch, MlpTakesBiasGeluAndMatchesTheComposition) {
     return std::vector<Tensor>{y.detach(), ops::clone(mlp.fc1->weight.grad()), ops::clone(mlp.fc1->bias.grad()),
                                ops::clone(mlp.fc2->weight.grad())};
   };
-  Tensor dx_plain, dx_fused;
-  const std::vector<Tensor> plain = run(&dx_plain);
+  Tensor dx_plain, dx_fused, dx_builtin;
+  std::vector<Tensor> plain;
+  {
+    FusionGuard off(false);  // the composition
+    plain = run(&dx_plain);
+  }
+  const std::vector<Tensor> builtin = run(&dx_builtin);  // the built-in CPU backend's kernels
+  for (size_t i = 0; i < plain.size(); ++i) expect_near(builtin[i], plain[i], 2e-5, "built-in kernel");
+  expect_near(dx_builtin, dx_plain, 2e-5, "x grad, built-in kernel");
   CpuFusion fusion;
   const std::vector<Tensor> fused = run(&dx_fused);
   EXPECT_EQ(fusion.calls.bias_gelu, 1);
@@ -197,7 +216,13 @@ TEST(FusedDispatch, AddAndNormTakesResidualLayerNormAndMatchesTheComposition) {
   ops::copy_(norm.bias, ops::randn({8}, DType::Float32, &gen));
   auto draw = [&] { return ops::randn({3, 4, 8}, DType::Float32, &gen); };
   const Tensor x_value = draw(), r_value = draw(), k_sum = draw(), k_norm = draw();
-  const std::vector<Tensor> plain = glance::testing::add_and_norm_results(norm, x_value, r_value, k_sum, k_norm);
+  std::vector<Tensor> plain;
+  {
+    FusionGuard off(false);  // the composition
+    plain = glance::testing::add_and_norm_results(norm, x_value, r_value, k_sum, k_norm);
+  }
+  const std::vector<Tensor> builtin = glance::testing::add_and_norm_results(norm, x_value, r_value, k_sum, k_norm);
+  for (size_t i = 0; i < plain.size(); ++i) expect_near(builtin[i], plain[i], 2e-5, "built-in kernel");
   CpuFusion fusion;
   const std::vector<Tensor> fused = glance::testing::add_and_norm_results(norm, x_value, r_value, k_sum, k_norm);
   EXPECT_EQ(fusion.calls.residual_layer_norm, 1);
@@ -243,7 +268,13 @@ TEST(FusedDispatch, TransformerBlockUsesAddAndNorm) {
     for (auto& [name, p] : block.named_parameters()) out.push_back(ops::clone(p.grad()));
     return out;
   };
-  const std::vector<Tensor> plain = run();
+  std::vector<Tensor> plain;
+  {
+    FusionGuard off(false);  // the composition
+    plain = run();
+  }
+  const std::vector<Tensor> builtin = run();  // the built-in CPU backend's kernels
+  for (size_t i = 0; i < plain.size(); ++i) expect_near(builtin[i], plain[i], 2e-5, "built-in kernel");
   CpuFusion fusion;
   const std::vector<Tensor> fused = run();
   EXPECT_EQ(fusion.calls.residual_layer_norm, 1);
@@ -263,7 +294,12 @@ TEST(FusedDispatch, AdamWTakesTheFusedStepAndMatchesTheComposition) {
     }
     return p.detach();
   };
-  const Tensor plain = three_steps();
+  Tensor plain;
+  {
+    FusionGuard off(false);  // the composition
+    plain = three_steps();
+  }
+  expect_near(three_steps(), plain, 1e-6, "parameters after 3 steps, built-in kernel");
   CpuFusion fusion;
   const Tensor fused = three_steps();
   EXPECT_EQ(fusion.calls.adamw, 3);
