@@ -93,12 +93,12 @@ std::vector<std::string> list_frames(const std::string& dir) {
   return frames;
 }
 
-std::vector<Image> load_clip(const std::vector<std::string>& frame_paths) {
+std::vector<Image> load_clip(const std::vector<std::string>& frame_paths, int64_t max_side) {
   if (frame_paths.empty()) throw std::invalid_argument("load_clip: no frame paths given");
   std::vector<Image> frames;
   frames.reserve(frame_paths.size());
   for (const std::string& path : frame_paths) {
-    frames.push_back(load_image(path));
+    frames.push_back(load_image(path, max_side));
     const Image& first = frames.front();
     const Image& last = frames.back();
     if (last.height != first.height || last.width != first.width) {

@@ -32,9 +32,10 @@ namespace glance::rlt {
 // std::runtime_error naming the folder when it is not a folder or holds no frames.
 std::vector<std::string> list_frames(const std::string& dir);
 
-// Reads the frames of one clip. All must have the same size; otherwise throws naming the first file
-// whose size differs from the first frame's, with both sizes. Empty `frame_paths` is an error.
-std::vector<Image> load_clip(const std::vector<std::string>& frame_paths);
+// Reads the frames of one clip (load_image, with its frame-size limit `max_side`). All must have the same
+// size; otherwise throws naming the first file whose size differs from the first frame's, with both sizes.
+// Empty `frame_paths` is an error.
+std::vector<Image> load_clip(const std::vector<std::string>& frame_paths, int64_t max_side = kDefaultMaxFrameSide);
 
 // ---- many videos: root/<class>/<clip>/<frames> ----
 

@@ -222,8 +222,31 @@ TEST_F(ImageFiles, AbsurdDimensionsAreRefusedFromTheHeader) {
   write_bytes(path("wide.bmp"), make_bmp(20000, 1, {}, /*pixel_bytes=*/false));
   const std::string msg = error_of([&] { load_image(path("wide.bmp")); });
   EXPECT_TRUE(Contains(msg, path("wide.bmp")));
-  EXPECT_TRUE(Contains(msg, "20000"));
-  EXPECT_TRUE(Contains(msg, std::to_string(kMaxImageSide)));
+  EXPECT_TRUE(Contains(msg, "1 x 20000"));
+  EXPECT_TRUE(Contains(msg, std::to_string(kDefaultMaxFrameSide)));
+}
+
+TEST_F(ImageFiles, TheFrameSizeLimitIsCheckedFromTheHeaderBeforeDecoding) {
+  // 4097 x 3 pixels claimed by a header with no pixel data behind it: one over the default limit. The message is
+  // the limit's, not a decoding error, so the size was refused before any decoding (or allocation).
+  write_bytes(path("tall.bmp"), make_bmp(3, 4097, {}, /*pixel_bytes=*/false));
+  for (const std::string& msg : {error_of([&] { load_image(path("tall.bmp")); }),
+                                 error_of([&] { image_size(path("tall.bmp")); })}) {
+    EXPECT_TRUE(Contains(msg, path("tall.bmp")));
+    EXPECT_TRUE(Contains(msg, "4097 x 3 (height x width) is over the frame-size limit of 4096 pixels per side"));
+    EXPECT_TRUE(Contains(msg, "--max-frame-side"));
+  }
+  // A lower limit refuses a real frame of 37 x 53; the limit at its longer side accepts it, bit-exact.
+  const Image img = noise_image(37, 53);
+  save_png(path("a.png"), img);
+  EXPECT_TRUE(Contains(error_of([&] { load_image(path("a.png"), 52); }), "37 x 53 (height x width) is over the "
+                                                                         "frame-size limit of 52 pixels per side"));
+  EXPECT_TRUE(Contains(error_of([&] { image_size(path("a.png"), 36); }), "limit of 36 pixels"));
+  EXPECT_EQ(load_image(path("a.png"), 53).rgb, img.rgb);
+  EXPECT_EQ(image_size(path("a.png"), 53), std::make_pair(int64_t{37}, int64_t{53}));
+  // A limit outside 1..kMaxImageSide is a caller's mistake.
+  EXPECT_THROW(load_image(path("a.png"), 0), std::invalid_argument);
+  EXPECT_THROW(image_size(path("a.png"), kMaxImageSide + 1), std::invalid_argument);
 }
 
 TEST_F(ImageFiles, SavePngRefusesBadImagesAndMissingFolders) {
