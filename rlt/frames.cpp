@@ -34,8 +34,10 @@ std::vector<fs::path> children(const fs::path& dir, bool folders) {
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const fs::path& p = it->path();
     if (is_hidden(p)) continue;
-    std::error_code type_ec;  // is_directory / is_regular_file follow symbolic links
-    if (folders ? fs::is_directory(p, type_ec) : (fs::is_regular_file(p, type_ec) && is_frame_file(p))) {
+    std::error_code type_ec;  // is_directory follows symbolic links
+    // A frame is anything named like one that is not a folder: a FIFO or a device named 00003.png is listed, so
+    // that reading it fails naming it (load_image) and the dataset scan reports it, instead of a silent gap.
+    if (folders ? fs::is_directory(p, type_ec) : (!fs::is_directory(p, type_ec) && is_frame_file(p))) {
       out.push_back(p);
     }
   }

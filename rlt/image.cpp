@@ -3,6 +3,7 @@
 #include "rlt/image.h"
 
 #include "rlt/png_check.h"
+#include "tensor/regular_file.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -44,10 +45,11 @@ struct OpenFile {
   }
 };
 
-// stb_image reads through a FILE*; open it ourselves so a missing file gets the system's reason.
+// stb_image reads through a FILE*; open it ourselves so a missing file gets the system's reason, and only a
+// regular file at all (a FIFO would block the open, /dev/zero would never end).
 FILE* open_for_reading(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw image_error(path, "no such file (or not a regular file)");
+  const std::string problem = regular_file_problem(path);
+  if (!problem.empty()) throw image_error(path, problem);
   FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) throw image_error(path, std::string("cannot open: ") + std::strerror(errno));
   return f;
