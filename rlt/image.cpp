@@ -2,6 +2,7 @@
 // their implementations.
 #include "rlt/image.h"
 
+#include "rlt/jpeg_check.h"
 #include "rlt/png_check.h"
 #include "tensor/regular_file.h"
 
@@ -65,6 +66,12 @@ void check_limit(int64_t max_side) {
 // What load_image checks before decoding: the header's size within the limit, then a PNG's CRCs. Returns the
 // header's {height, width} and leaves the file at its start.
 std::pair<int64_t, int64_t> checked_header(const std::string& path, FILE* f, int64_t max_side) {
+  // First of all, before stb_image reads the header (its JPEG header reader builds the Huffman tables too).
+  if (is_jpeg(f)) {
+    const std::string problem = jpeg_huffman_problem(f);
+    if (!problem.empty()) throw image_error(path, "JPEG " + problem);
+  }
+  std::rewind(f);
   int w = 0, h = 0, channels = 0;
   if (!stbi_info_from_file(f, &w, &h, &channels)) {
     throw image_error(path, std::string("not a readable PNG, JPEG or BMP (") + stbi_failure_reason() + ")");

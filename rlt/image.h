@@ -30,7 +30,7 @@ constexpr int64_t kMaxImageSide = 16384;
 
 // Reads a PNG, JPEG or BMP file. Before any pixel is decoded, from the header: the size must be within
 // 1..max_side pixels per side (max_side at most kMaxImageSide); and for a PNG, every chunk's CRC must
-// match its bytes (rlt/png_check.h). Throws std::runtime_error naming the file for: a missing file or one
+// match its bytes (rlt/png_check.h); for a JPEG, every Huffman table must fit stb_image's (rlt/jpeg_check.h). Throws std::runtime_error naming the file for: a missing file or one
 // that is not a regular file (a FIFO, a device, a folder: tensor/regular_file.h), a format stb_image cannot
 // decode or a truncated one, a size outside the limit (with the size and --max-frame-side), a bad CRC (with
 // the chunk); std::invalid_argument for a max_side outside 1..kMaxImageSide.

@@ -249,6 +249,23 @@ TEST_F(ImageFiles, TheFrameSizeLimitIsCheckedFromTheHeaderBeforeDecoding) {
   EXPECT_THROW(image_size(path("a.png"), kMaxImageSide + 1), std::invalid_argument);
 }
 
+TEST_F(ImageFiles, AJpegHuffmanTableOfOver256CodesIsRefusedBeforeStbReadsIt) {
+  // SOI, then a DHT segment whose one table declares 45 + 255 = 300 codes: Debian's stb_image (2.27) would write
+  // the 300 code sizes into an array of 257 while reading the header. Then symbols, and EOI.
+  std::string counts(16, '\0');
+  counts[14] = static_cast<char>(45), counts[15] = static_cast<char>(255);
+  const std::string table = std::string(1, '\0') + counts + std::string(300, '\x01');
+  const size_t length = 2 + table.size();
+  const std::string jpeg = std::string("\xFF\xD8\xFF\xC4", 4) + static_cast<char>(length >> 8) +
+                           static_cast<char>(length & 0xFF) + table + std::string("\xFF\xD9", 2);
+  write_bytes(path("dht.jpg"), jpeg);
+  for (const std::string& msg : {error_of([&] { load_image(path("dht.jpg")); }),
+                                 error_of([&] { image_size(path("dht.jpg")); })}) {
+    EXPECT_TRUE(Contains(msg, path("dht.jpg")));
+    EXPECT_TRUE(Contains(msg, "JPEG DHT segment at byte 2: table 0 declares 300 codes (at most 256)"));
+  }
+}
+
 TEST_F(ImageFiles, SavePngRefusesBadImagesAndMissingFolders) {
   Image bad;
   bad.height = 2;
