@@ -30,19 +30,29 @@ std::string jpeg_huffman_problem(std::FILE* file) {
     if (hi == EOF || lo == EOF) return "";
     const int length = (hi << 8) | lo;
     if (length < 2) return "";  // the decoder refuses it
-    std::vector<unsigned char> payload(static_cast<size_t>(length - 2));
-    const size_t got = std::fread(payload.data(), 1, payload.size(), file);
-    offset += static_cast<long>(got);
-    if (c != 0xC4) continue;
-    for (size_t pos = 0, table = 0; pos + 17 <= got; ++table) {
+    if (c != 0xC4) {
+      std::vector<unsigned char> payload(static_cast<size_t>(length - 2));
+      offset += static_cast<long>(std::fread(payload.data(), 1, payload.size(), file));
+      continue;
+    }
+    // DHT: read table after table as stb_image does, while the segment's length says more follow. Like stb, read
+    // a table's 17 header bytes even where they run past the segment's end: the counts stb uses are those bytes.
+    long remaining = length - 2;
+    for (int table = 0; remaining > 0; ++table) {
+      unsigned char head[17];
+      if (std::fread(head, 1, 17, file) != 17) return "";  // the decoder reports the truncation
+      offset += 17;
       int codes = 0;
-      for (int i = 1; i <= 16; ++i) codes += payload[pos + i];
+      for (int i = 1; i <= 16; ++i) codes += head[i];
       if (codes > 256) {
         return "DHT segment at byte " + std::to_string(marker_at) + ": table " + std::to_string(table) + " declares " +
                std::to_string(codes) + " codes (at most 256)";
       }
-      pos += 17 + static_cast<size_t>(codes);
+      std::vector<unsigned char> symbols(static_cast<size_t>(codes));
+      offset += static_cast<long>(std::fread(symbols.data(), 1, symbols.size(), file));
+      remaining -= 17 + codes;
     }
+    if (remaining < 0) return "";  // the tables overrun the segment: stb_image stops there with an error
   }
 }
 
