@@ -39,15 +39,17 @@ std::string jpeg_huffman_problem(std::FILE* file) {
     // a table's 17 header bytes even where they run past the segment's end: the counts stb uses are those bytes.
     long remaining = length - 2;
     for (int table = 0; remaining > 0; ++table) {
-      unsigned char head[17];
-      if (std::fread(head, 1, 17, file) != 17) return "";  // the decoder reports the truncation
-      offset += 17;
+      // At the file's end stb_image reads zeros: so do we (the counts before the end still count).
+      unsigned char head[17] = {};
+      const size_t got = std::fread(head, 1, 17, file);
+      offset += static_cast<long>(got);
       int codes = 0;
       for (int i = 1; i <= 16; ++i) codes += head[i];
       if (codes > 256) {
         return "DHT segment at byte " + std::to_string(marker_at) + ": table " + std::to_string(table) + " declares " +
                std::to_string(codes) + " codes (at most 256)";
       }
+      if (got < 17) return "";  // the decoder reports the truncation
       std::vector<unsigned char> symbols(static_cast<size_t>(codes));
       offset += static_cast<long>(std::fread(symbols.data(), 1, symbols.size(), file));
       remaining -= 17 + codes;

@@ -269,6 +269,9 @@ TEST_F(ImageFiles, AJpegHuffmanTableOfOver256CodesIsRefusedBeforeStbReadsIt) {
   const std::string short_length = std::string("\xFF\xD8\xFF\xC4\x00\x06", 6) + table + std::string("\xFF\xD9", 2);
   write_bytes(path("dht_short.jpg"), short_length);
   EXPECT_TRUE(Contains(error_of([&] { load_image(path("dht_short.jpg")); }), "table 0 declares 300 codes"));
+  // Cut inside the counts, after counts of 45 and 255: stb_image reads zeros past the end, and still 300 codes.
+  write_bytes(path("dht_cut.jpg"), std::string("\xFF\xD8\xFF\xC4\x01\x40\x00\x00\x2D\xFF", 10));
+  EXPECT_TRUE(Contains(error_of([&] { load_image(path("dht_cut.jpg")); }), "table 0 declares 300 codes"));
 }
 
 TEST_F(ImageFiles, SavePngRefusesBadImagesAndMissingFolders) {
