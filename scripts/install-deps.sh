@@ -3,10 +3,12 @@
 # As root it installs; as anyone else it prints the exact command to run.
 #   required: a C++20 compiler, cmake, GoogleTest, stb_image (frames), OpenMP
 #   optional: OpenBLAS (the GEMM benchmark's reference), numpy (scripts that read .npy/.safetensors)
+#   fuzzing (scripts/fuzz.sh, .ci/run): clang, libFuzzer and the sanitizer runtimes (libclang-rt-dev), and
+#     LLVM's OpenMP runtime for clang (libomp-dev)
 # The CUDA toolkit is not installed here: a CPU-only build needs nothing from it.
 set -euo pipefail
 
-packages=(g++ cmake make libgtest-dev libgmock-dev libstb-dev libopenblas-dev python3-numpy)
+packages=(g++ cmake make libgtest-dev libgmock-dev libstb-dev libopenblas-dev python3-numpy clang libclang-rt-dev libomp-dev)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
