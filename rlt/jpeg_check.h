@@ -3,10 +3,9 @@
 // its arrays: a damaged or hostile JPEG writes past them (found by fuzz/fuzz_frames.cpp; stb_image 2.28 refuses
 // such a table itself). glance refuses it first.
 //
-// A JPEG is markers (0xFF, then a code): standalone ones (SOI D8, EOI D9, RSTn D0-D7) and segments with a 2-byte
-// big-endian length that counts itself. A DHT segment (C4) holds tables of: 1 byte class/id, 16 code counts,
-// then that many symbol bytes. After a scan header (SOS DA) comes entropy-coded data, in which 0xFF is followed by
-// 0x00 (a stuffed byte) or a restart marker; the next other marker ends it.
+// stb_image reads a DHT segment (its tables: 1 byte class/id, 16 code counts, then that many symbol bytes) after
+// the bytes FF C4; exactly where it meets them depends on every detail of its parser, so glance reads every FF C4
+// in the file as a DHT segment, the way stb_image would, and refuses the file if any table declares over 256.
 #pragma once
 #include <cstdio>
 #include <string>
@@ -16,8 +15,8 @@ namespace glance::rlt {
 // True when `file` starts with a JPEG's SOI marker (reads from its start; leaves the position anywhere).
 bool is_jpeg(std::FILE* file);
 
-// Reads the JPEG `file` from its start to EOI (or its end) and returns "" when every Huffman table declares at
-// most 256 codes, else what is wrong: "DHT segment at byte 20: table 0 declares 300 codes (at most 256)".
+// Reads the JPEG `file` from its start to its end and returns "" when no table stb_image could read declares
+// over 256 codes, else the first that does: "DHT segment at byte 20: table 0 declares 300 codes (at most 256)".
 // Other damage is left to the decoder, which reports it.
 std::string jpeg_huffman_problem(std::FILE* file);
 
