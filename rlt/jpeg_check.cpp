@@ -33,8 +33,12 @@ std::string dht_problem(std::FILE* file, long marker_at) {
 }  // namespace
 
 bool is_jpeg(std::FILE* file) {
+  // stb_image takes FF, any number of fill bytes FF, then D8 as the SOI marker.
   std::rewind(file);
-  return std::fgetc(file) == 0xFF && std::fgetc(file) == 0xD8;
+  if (std::fgetc(file) != 0xFF) return false;
+  int c;
+  do c = std::fgetc(file); while (c == 0xFF);
+  return c == 0xD8;
 }
 
 std::string jpeg_huffman_problem(std::FILE* file) {
@@ -42,8 +46,9 @@ std::string jpeg_huffman_problem(std::FILE* file) {
   // stb_image reads a DHT segment only after the bytes FF C4, but where it finds them depends on every detail of
   // its parser (junk between segments, fill bytes, the end of a scan's data). So every FF C4 in the file is read
   // as a DHT segment: a superset of those stb_image can reach, so none it reads goes unchecked.
-  long offset = 2;  // of the next byte
-  int previous = 0xD8;
+  std::rewind(file);
+  long offset = 0;  // of the next byte
+  int previous = 0;
   for (int c; (c = std::fgetc(file)) != EOF; previous = c, ++offset) {
     if (previous != 0xFF || c != 0xC4) continue;
     const long after = offset + 1;

@@ -12,7 +12,8 @@
 
 namespace glance::rlt {
 
-// True when `file` starts with a JPEG's SOI marker (reads from its start; leaves the position anywhere).
+// True when `file` starts with a JPEG's SOI marker, FF D8, as stb_image finds it: fill bytes FF may come between
+// (reads from its start; leaves the position anywhere).
 bool is_jpeg(std::FILE* file);
 
 // Reads the JPEG `file` from its start to its end and returns "" when no table stb_image could read declares

@@ -272,6 +272,9 @@ TEST_F(ImageFiles, AJpegHuffmanTableOfOver256CodesIsRefusedBeforeStbReadsIt) {
   // Cut inside the counts, after counts of 45 and 255: stb_image reads zeros past the end, and still 300 codes.
   write_bytes(path("dht_cut.jpg"), std::string("\xFF\xD8\xFF\xC4\x01\x40\x00\x00\x2D\xFF", 10));
   EXPECT_TRUE(Contains(error_of([&] { load_image(path("dht_cut.jpg")); }), "table 0 declares 300 codes"));
+  // stb_image takes FF FF D8 for the start of a JPEG too (a fill byte before D8).
+  write_bytes(path("dht_fill.jpg"), "\xFF" + jpeg);
+  EXPECT_TRUE(Contains(error_of([&] { load_image(path("dht_fill.jpg")); }), "table 0 declares 300 codes"));
 }
 
 TEST_F(ImageFiles, SavePngRefusesBadImagesAndMissingFolders) {
