@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "tensor/regular_file.h"
+
 namespace glance::nn {
 
 namespace {
@@ -84,7 +86,12 @@ void check_writable(const std::string& path, const std::string& option) {
   const std::filesystem::path folder = folder_of(path);
   std::filesystem::create_directories(folder, ec);
   if (ec) throw std::invalid_argument(what + ": cannot create the folder " + folder.string() + ": " + ec.message());
-  if (std::filesystem::is_directory(path, ec)) throw std::invalid_argument(what + ": is a folder, not a file");
+  // A FIFO would block the writer (the metrics log opens its file), and a save renames its file over the path:
+  // over a device such as /dev/null that would replace the device.
+  if (std::filesystem::exists(path, ec)) {
+    const std::string problem = regular_file_problem(path);
+    if (!problem.empty()) throw std::invalid_argument(what + ": " + problem);
+  }
   if (std::filesystem::exists(path, ec) && ::access(path.c_str(), W_OK) != 0) {
     throw std::invalid_argument(what + ": the file is not writable: " + error_text(errno));
   }

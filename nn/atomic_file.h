@@ -25,7 +25,8 @@ std::string temporary_path(const std::string& path);
 int remove_stale_temporaries(const std::string& path);
 
 // Fails now, naming `option` and `path`, unless a file can be written at `path` (its folders are created
-// first): an output option is checked before a run starts, not found unwritable at its end.
+// first): an output option is checked before a run starts, not found unwritable at its end. What is at `path`
+// already must be a regular file (not a FIFO, a device or a folder: tensor/regular_file.h).
 void check_writable(const std::string& path, const std::string& option);
 
 }  // namespace glance::nn

@@ -5,15 +5,21 @@
 #include <stdexcept>
 
 #include "nn/atomic_file.h"
+#include "tensor/regular_file.h"
 
 namespace glance::nn {
 
 namespace {
-// The log's folder is created first, so `runs/exp1/metrics.jsonl` works on a fresh checkout.
+// The log's folder is created first, so `runs/exp1/metrics.jsonl` works on a fresh checkout. Something that
+// is there already must be a regular file: opening a FIFO blocks until a reader comes, a device is no log.
 const std::string& with_parent_created(const std::string& path) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   std::error_code ec;
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (std::filesystem::exists(path, ec)) {
+    const std::string problem = regular_file_problem(path);
+    if (!problem.empty()) throw std::runtime_error("MetricsLog: '" + path + "' " + problem);
+  }
   return path;
 }
 }  // namespace

@@ -13,7 +13,8 @@ namespace glance::nn {
 
 class MetricsLog {
  public:
-  // Creates (truncates) the file; throws naming the path if it cannot be opened.
+  // Creates (truncates) the file; throws naming the path if it cannot be opened or is there but not a regular
+  // file (a FIFO, a device, a folder: tensor/regular_file.h).
   explicit MetricsLog(const std::string& path);
   // A resumed run's log: keeps the lines of the run so far up to and including `step` (those after it were
   // written by steps the checkpoint does not hold, and are trained again; a line cut short by a kill goes too),

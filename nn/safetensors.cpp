@@ -15,6 +15,7 @@
 #include "nn/atomic_file.h"
 #include "nn/json.h"
 #include "tensor/ops.h"
+#include "tensor/regular_file.h"
 
 namespace glance::nn {
 
@@ -233,6 +234,11 @@ std::map<std::string, std::string> parse_metadata(const std::string& path, const
 
 SafetensorsFile load_safetensors(const std::string& path) {
   std::error_code ec;
+  // A FIFO would block the open below, a device has no size: only a regular file is read (a missing one fails
+  // below with the system's reason).
+  if (std::filesystem::exists(path, ec)) {
+    if (const std::string problem = regular_file_problem(path); !problem.empty()) fail(path, problem);
+  }
   uint64_t file_size = std::filesystem::file_size(path, ec);
   if (ec) fail(path, "cannot read: " + ec.message());
   std::ifstream in(path, std::ios::binary);

@@ -31,14 +31,14 @@ Tensor FolderClips::train_clip(int64_t i, Generator& gen) const {
   const VideoEntry& e = data_.entry(i);
   const auto indices = sample_clip_indices(static_cast<int64_t>(e.frames.size()), options_.sampling, gen, e.dir);
   ClipTransform t{.size = options_.size, .train = true, .min_scale = options_.min_scale, .flip = options_.flip};
-  return transform_clip(load_clip(select_frames(e.frames, indices)), t, &gen);
+  return transform_clip(load_clip(select_frames(e.frames, indices), options_.max_frame_side), t, &gen);
 }
 
 Tensor FolderClips::eval_clip(int64_t i, int64_t view) const {
   const VideoEntry& e = data_.entry(i);
   const auto all = eval_clip_indices(static_cast<int64_t>(e.frames.size()), options_.sampling, options_.eval_clips, e.dir);
   ClipTransform t{.size = options_.size, .train = false};
-  return transform_clip(load_clip(select_frames(e.frames, all.at(view))), t, nullptr);
+  return transform_clip(load_clip(select_frames(e.frames, all.at(view)), options_.max_frame_side), t, nullptr);
 }
 
 std::string FolderClips::describe() const {
@@ -48,7 +48,8 @@ std::string FolderClips::describe() const {
          std::to_string(options_.sampling.interval) + ", " + std::to_string(options_.size) + " px";
 }
 
-std::vector<Tensor> clips_of_folder(const std::string& dir, const ClipSampling& sampling, int64_t size) {
+std::vector<Tensor> clips_of_folder(const std::string& dir, const ClipSampling& sampling, int64_t size,
+                                    int64_t max_side) {
   const std::vector<std::string> frames = list_frames(dir);
   const int64_t windows = num_windows(static_cast<int64_t>(frames.size()), sampling);
   if (windows == 0) {
@@ -58,7 +59,7 @@ std::vector<Tensor> clips_of_folder(const std::string& dir, const ClipSampling& 
   }
   std::vector<Tensor> clips;
   for (int64_t k = 0; k < windows; ++k) {
-    const std::vector<Image> images = load_clip(select_frames(frames, window_frame_indices(sampling, k)));
+    const std::vector<Image> images = load_clip(select_frames(frames, window_frame_indices(sampling, k)), max_side);
     if (size <= 0) {
       clips.push_back(normalize_clip(images));
     } else {

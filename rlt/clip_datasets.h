@@ -32,6 +32,7 @@ struct FolderOptions {
   double min_scale = 0.5;   // random resized crop's smallest area fraction (training)
   bool flip = true;         // random horizontal flip (training)
   int64_t eval_clips = 1;   // clips per video at evaluation (softmax averaged)
+  int64_t max_frame_side = kDefaultMaxFrameSide;  // larger frames are refused from their header (load_image)
 };
 
 class FolderClips : public VideoDataset {
@@ -52,7 +53,9 @@ class FolderClips : public VideoDataset {
 
 // A folder of frames as clips, for `glance tokenize` and `glance predict`: the consecutive full windows of
 // F*I frames (window k uses frames k*F*I + j*I, j < F), each centre-cropped and resized to `size`
-// (size <= 0: keep the frames' size; they must then be square or the tokenizer's grid must fit them).
-std::vector<Tensor> clips_of_folder(const std::string& dir, const ClipSampling& sampling, int64_t size);
+// (size <= 0: keep the frames' size; they must then be square or the tokenizer's grid must fit them). Frames
+// over `max_side` pixels per side are refused from their header (load_image).
+std::vector<Tensor> clips_of_folder(const std::string& dir, const ClipSampling& sampling, int64_t size,
+                                    int64_t max_side = kDefaultMaxFrameSide);
 
 }  // namespace glance::rlt

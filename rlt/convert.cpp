@@ -13,6 +13,7 @@
 #include "rlt/trainer.h"
 #include "tensor/backend.h"
 #include "tensor/ops.h"
+#include "tensor/regular_file.h"
 
 namespace glance::rlt {
 
@@ -589,7 +590,9 @@ ForeignCheckpoint read_foreign_checkpoint(const std::string& in) {
   const nn::SafetensorsFile f = nn::load_safetensors(file.string());
   ForeignCheckpoint out{file.string(), f.tensors, f.metadata, ""};
   const fs::path config = folder / "config.json";
-  if (!folder.empty() && fs::is_regular_file(config, ec)) {
+  if (!folder.empty() && fs::exists(config, ec)) {
+    const std::string problem = regular_file_problem(config.string());
+    if (!problem.empty()) throw std::runtime_error(config.string() + " " + problem);
     std::ifstream s(config);
     out.config_json.assign(std::istreambuf_iterator<char>(s), std::istreambuf_iterator<char>());
     try {

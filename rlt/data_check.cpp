@@ -4,7 +4,8 @@
 
 namespace glance::rlt {
 
-DataCheck check_frame_folders(const std::string& root, const ClipSampling& sampling, int64_t max_listed) {
+DataCheck check_frame_folders(const std::string& root, const ClipSampling& sampling, int64_t max_listed,
+                              int64_t max_side) {
   const FrameFolderDataset data(root);  // the layout: throws naming the folder
   DataCheck check;
   check.classes = static_cast<int64_t>(data.class_names().size());
@@ -25,7 +26,7 @@ DataCheck check_frame_folders(const std::string& root, const ClipSampling& sampl
     for (const std::string& frame : video.frames) {
       std::pair<int64_t, int64_t> size;
       try {
-        size = image_size(frame);  // the header only; names the file and why it cannot be read
+        size = image_size(frame, max_side);  // no decoding; names the file and why it cannot be read
       } catch (const std::exception& e) {
         problem(e.what());
         continue;

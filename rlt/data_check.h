@@ -1,7 +1,8 @@
 // Checking a frame-folder dataset (root/<class>/<clip>/<frames>, rlt/frames.h) before a run uses it: a clip too
-// short for the sampling, a frame that is not a readable image (or has an absurd size) or a frame whose size
-// differs from its clip's first would otherwise stop training when a batch first meets it, possibly hours in.
-// Only the files' headers are read (no frame is decoded), so a pass costs one small read per frame.
+// short for the sampling, a frame that is not a readable image (a FIFO or device, a damaged PNG, a size over
+// the frame-size limit) or a frame whose size differs from its clip's first would otherwise stop training when
+// a batch first meets it, possibly hours in. No frame is decoded: a pass reads each frame's header, and each
+// PNG once through for its CRCs.
 //
 //   glance check-data root --frames-per-clip 16 --interval 4      (glance train --data runs it first too)
 #pragma once
@@ -21,6 +22,9 @@ struct DataCheck {
 
 // Throws std::runtime_error for a layout that is not a dataset at all (no class folders, an empty class or
 // clip folder: FrameFolderDataset's errors); everything else is collected, up to `max_listed` problems listed.
-DataCheck check_frame_folders(const std::string& root, const ClipSampling& sampling, int64_t max_listed = 20);
+// Each frame gets the checks load_image makes before decoding (image_size): a regular file, a readable header,
+// a size within `max_side` pixels per side, and for a PNG every chunk's CRC.
+DataCheck check_frame_folders(const std::string& root, const ClipSampling& sampling, int64_t max_listed = 20,
+                              int64_t max_side = kDefaultMaxFrameSide);
 
 }  // namespace glance::rlt

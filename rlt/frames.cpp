@@ -34,8 +34,10 @@ std::vector<fs::path> children(const fs::path& dir, bool folders) {
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const fs::path& p = it->path();
     if (is_hidden(p)) continue;
-    std::error_code type_ec;  // is_directory / is_regular_file follow symbolic links
-    if (folders ? fs::is_directory(p, type_ec) : (fs::is_regular_file(p, type_ec) && is_frame_file(p))) {
+    std::error_code type_ec;  // is_directory follows symbolic links
+    // A frame is anything named like one that is not a folder: a FIFO or a device named 00003.png is listed, so
+    // that reading it fails naming it (load_image) and the dataset scan reports it, instead of a silent gap.
+    if (folders ? fs::is_directory(p, type_ec) : (!fs::is_directory(p, type_ec) && is_frame_file(p))) {
       out.push_back(p);
     }
   }
@@ -93,12 +95,12 @@ std::vector<std::string> list_frames(const std::string& dir) {
   return frames;
 }
 
-std::vector<Image> load_clip(const std::vector<std::string>& frame_paths) {
+std::vector<Image> load_clip(const std::vector<std::string>& frame_paths, int64_t max_side) {
   if (frame_paths.empty()) throw std::invalid_argument("load_clip: no frame paths given");
   std::vector<Image> frames;
   frames.reserve(frame_paths.size());
   for (const std::string& path : frame_paths) {
-    frames.push_back(load_image(path));
+    frames.push_back(load_image(path, max_side));
     const Image& first = frames.front();
     const Image& last = frames.back();
     if (last.height != first.height || last.width != first.width) {

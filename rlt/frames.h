@@ -28,13 +28,16 @@ namespace glance::rlt {
 // The frame files of `dir` (.png .jpg .jpeg .bmp, any letter case), full paths sorted by file name in
 // byte order. Byte order is numeric order only for zero-padded names: 00002.png < 00010.png, but
 // 2.png > 10.png; write frames with %05d (or any fixed width). Other files (.txt, ...), subfolders and
-// hidden files (names starting with '.', such as macOS "._x.png") are ignored. Throws
-// std::runtime_error naming the folder when it is not a folder or holds no frames.
+// hidden files (names starting with '.', such as macOS "._x.png") are ignored. Something named like a frame
+// that is not a regular file (a FIFO, a device, a dangling link) is listed all the same, so that reading it
+// fails naming it (load_image) rather than leaving a silent gap in the video. Throws std::runtime_error
+// naming the folder when it is not a folder or holds no frames.
 std::vector<std::string> list_frames(const std::string& dir);
 
-// Reads the frames of one clip. All must have the same size; otherwise throws naming the first file
-// whose size differs from the first frame's, with both sizes. Empty `frame_paths` is an error.
-std::vector<Image> load_clip(const std::vector<std::string>& frame_paths);
+// Reads the frames of one clip (load_image, with its frame-size limit `max_side`). All must have the same
+// size; otherwise throws naming the first file whose size differs from the first frame's, with both sizes.
+// Empty `frame_paths` is an error.
+std::vector<Image> load_clip(const std::vector<std::string>& frame_paths, int64_t max_side = kDefaultMaxFrameSide);
 
 // ---- many videos: root/<class>/<clip>/<frames> ----
 

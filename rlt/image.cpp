@@ -2,6 +2,10 @@
 // their implementations.
 #include "rlt/image.h"
 
+#include "rlt/jpeg_check.h"
+#include "rlt/png_check.h"
+#include "tensor/regular_file.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -34,51 +38,76 @@ std::runtime_error image_error(const std::string& path, const std::string& what)
   return std::runtime_error("image '" + path + "': " + what);
 }
 
-// stb_image reads through a FILE*; open it ourselves so a missing file gets the system's reason.
+// An open image file, closed on every path out.
+struct OpenFile {
+  FILE* f = nullptr;
+  ~OpenFile() {
+    if (f != nullptr) std::fclose(f);
+  }
+};
+
+// stb_image reads through a FILE*; open it ourselves so a missing file gets the system's reason, and only a
+// regular file at all (a FIFO would block the open, /dev/zero would never end).
 FILE* open_for_reading(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) throw image_error(path, "no such file (or not a regular file)");
+  const std::string problem = regular_file_problem(path);
+  if (!problem.empty()) throw image_error(path, problem);
   FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) throw image_error(path, std::string("cannot open: ") + std::strerror(errno));
   return f;
 }
 
-void check_size(const std::string& path, int64_t h, int64_t w) {
-  if (h <= 0 || w <= 0 || h > kMaxImageSide || w > kMaxImageSide) {
-    throw image_error(path, "size " + std::to_string(h) + " x " + std::to_string(w) + " is outside 1.." +
+void check_limit(int64_t max_side) {
+  if (max_side < 1 || max_side > kMaxImageSide) {
+    throw std::invalid_argument("frame-size limit " + std::to_string(max_side) + " is outside 1.." +
                                 std::to_string(kMaxImageSide) + " pixels per side");
   }
 }
 
-}  // namespace
-
-std::pair<int64_t, int64_t> image_size(const std::string& path) {
-  FILE* f = open_for_reading(path);
+// What load_image checks before decoding: the header's size within the limit, then a PNG's CRCs. Returns the
+// header's {height, width} and leaves the file at its start.
+std::pair<int64_t, int64_t> checked_header(const std::string& path, FILE* f, int64_t max_side) {
+  // First of all, before stb_image reads the header (its JPEG header reader builds the Huffman tables too).
+  if (is_jpeg(f)) {
+    const std::string problem = jpeg_huffman_problem(f);
+    if (!problem.empty()) throw image_error(path, "JPEG " + problem);
+  }
+  std::rewind(f);
   int w = 0, h = 0, channels = 0;
-  const int ok = stbi_info_from_file(f, &w, &h, &channels);
-  std::fclose(f);
-  if (!ok) throw image_error(path, std::string("not a readable PNG, JPEG or BMP (") + stbi_failure_reason() + ")");
-  check_size(path, h, w);
+  if (!stbi_info_from_file(f, &w, &h, &channels)) {
+    throw image_error(path, std::string("not a readable PNG, JPEG or BMP (") + stbi_failure_reason() + ")");
+  }
+  if (h <= 0 || w <= 0) {
+    throw image_error(path, "size " + std::to_string(h) + " x " + std::to_string(w) + " (height x width) is empty");
+  }
+  if (h > max_side || w > max_side) {
+    throw image_error(path, "size " + std::to_string(h) + " x " + std::to_string(w) +
+                                " (height x width) is over the frame-size limit of " + std::to_string(max_side) +
+                                " pixels per side (--max-frame-side, at most " + std::to_string(kMaxImageSide) + ")");
+  }
+  if (is_png(f)) {
+    const std::string problem = png_crc_problem(f);
+    if (!problem.empty()) throw image_error(path, "PNG " + problem);
+  }
+  std::rewind(f);
   return {h, w};
 }
 
-Image load_image(const std::string& path) {
-  FILE* f = open_for_reading(path);
+}  // namespace
+
+std::pair<int64_t, int64_t> image_size(const std::string& path, int64_t max_side) {
+  check_limit(max_side);
+  OpenFile file{open_for_reading(path)};
+  return checked_header(path, file.f, max_side);
+}
+
+Image load_image(const std::string& path, int64_t max_side) {
+  check_limit(max_side);
+  OpenFile file{open_for_reading(path)};
+  // The size from the header, before decoding: an absurd size is refused without a huge allocation.
+  checked_header(path, file.f, max_side);
   int w = 0, h = 0, channels = 0;
-  // Check the header's size before decoding, so an absurd size is rejected without a huge allocation.
-  if (!stbi_info_from_file(f, &w, &h, &channels)) {
-    std::fclose(f);
-    throw image_error(path, std::string("not a readable PNG, JPEG or BMP (") + stbi_failure_reason() + ")");
-  }
-  try {
-    check_size(path, h, w);
-  } catch (...) {
-    std::fclose(f);
-    throw;
-  }
   // Ask for 3 channels: stb converts grey -> RGB (replicated) and drops alpha, the documented conversions.
-  unsigned char* pixels = stbi_load_from_file(f, &w, &h, &channels, 3);
-  std::fclose(f);
+  unsigned char* pixels = stbi_load_from_file(file.f, &w, &h, &channels, 3);
   if (pixels == nullptr) {
     throw image_error(path, std::string("cannot decode (") + stbi_failure_reason() + "); is the file truncated?");
   }

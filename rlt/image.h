@@ -22,16 +22,23 @@ struct Image {
   const uint8_t* at(int64_t y, int64_t x) const { return rgb.data() + (y * width + x) * 3; }
 };
 
-// Largest side accepted when reading: anything bigger is treated as a corrupt or hostile header rather
-// than a frame (16384 x 16384 x 3 is already 768 MiB).
+// The largest side of a frame glance decodes, unless told otherwise (--max-frame-side): a 4096 x 4096 frame
+// is 48 MiB of RGB, and a header claiming more is far more often damaged or hostile than a video frame.
+constexpr int64_t kDefaultMaxFrameSide = 4096;
+// The highest limit that can be asked for: 16384 x 16384 x 3 is already 768 MiB per frame.
 constexpr int64_t kMaxImageSide = 16384;
 
-// Reads a PNG, JPEG or BMP file. Throws std::runtime_error naming the file for: a missing or unreadable
-// file, a format stb_image cannot decode or a truncated one, a zero or absurd size.
-Image load_image(const std::string& path);
+// Reads a PNG, JPEG or BMP file. Before any pixel is decoded, from the header: the size must be within
+// 1..max_side pixels per side (max_side at most kMaxImageSide); and for a PNG, every chunk's CRC must
+// match its bytes (rlt/png_check.h); for a JPEG, every Huffman table must fit stb_image's (rlt/jpeg_check.h). Throws std::runtime_error naming the file for: a missing file or one
+// that is not a regular file (a FIFO, a device, a folder: tensor/regular_file.h), a format stb_image cannot
+// decode or a truncated one, a size outside the limit (with the size and --max-frame-side), a bad CRC (with
+// the chunk); std::invalid_argument for a max_side outside 1..kMaxImageSide.
+Image load_image(const std::string& path, int64_t max_side = kDefaultMaxFrameSide);
 
-// Size of an image file from its header only (no decoding): {height, width}. Same errors as load_image.
-std::pair<int64_t, int64_t> image_size(const std::string& path);
+// Size of an image file without decoding it, {height, width}, after the same checks load_image makes before
+// decoding (the size limit; for a PNG, its CRCs, which reads the whole file). Same errors as load_image.
+std::pair<int64_t, int64_t> image_size(const std::string& path, int64_t max_side = kDefaultMaxFrameSide);
 
 // Writes an RGB PNG atomically (to a temporary file in the same folder, then renamed), so an interrupted
 // write never leaves a half-written PNG under the final name. Throws naming the file on failure.

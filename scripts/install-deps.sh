@@ -4,10 +4,13 @@
 #   required: a C++20 compiler, cmake, GoogleTest, stb_image (frames), OpenMP
 #   data parallelism: Open MPI (mpirun, and the library glance links when GLANCE_MPI finds it)
 #   optional: OpenBLAS (the GEMM benchmark's reference), numpy (scripts that read .npy/.safetensors)
+#   fuzzing (scripts/fuzz.sh, .ci/run): clang, libFuzzer and the sanitizer runtimes (libclang-rt-dev), and
+#     LLVM's OpenMP runtime for clang (libomp-dev)
 # The CUDA toolkit is not installed here: a CPU-only build needs nothing from it.
 set -euo pipefail
 
-packages=(g++ cmake make libgtest-dev libgmock-dev libstb-dev libopenblas-dev python3-numpy openmpi-bin libopenmpi-dev)
+packages=(g++ cmake make libgtest-dev libgmock-dev libstb-dev libopenblas-dev python3-numpy openmpi-bin libopenmpi-dev
+          clang libclang-rt-dev libomp-dev)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

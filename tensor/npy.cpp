@@ -18,12 +18,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <stdexcept>
 #include <string>
 
 #include "tensor/ops.h"
+#include "tensor/regular_file.h"
 
 namespace glance {
 
@@ -290,6 +292,12 @@ uint64_t read_le(const unsigned char* bytes, size_t n) {
 }  // namespace
 
 Tensor load_npy(const std::string& path) {
+  // A FIFO would block the open below, /dev/zero would never end: only a regular file is read (a missing one
+  // fails below with the system's reason).
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    if (const std::string problem = regular_file_problem(path); !problem.empty()) load_error(path, problem);
+  }
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) load_error(path, std::string("cannot open (") + std::strerror(errno) + ")");
   const uint64_t file_size = static_cast<uint64_t>(in.tellg());

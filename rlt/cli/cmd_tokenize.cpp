@@ -23,6 +23,7 @@ int run_tokenize(int argc, char** argv) {
   a.option("size", "0", "centre-crop and resize frames to size x size (0: keep the frames' size)", Range::integers(0, rlt::ModelLimits::image_size));
   a.option("compare", "adjacent", "adjacent (the paper) or anchor (the run's first tubelet)");
   a.flag("json", "print one JSON object instead of a line per clip");
+  add_frame_limit_option(a);
   if (!a.parse(argc, argv)) return 0;
 
   rlt::ClipSampling sampling{.frames_per_clip = a.integer("frames-per-clip"), .interval = a.integer("interval")};
@@ -31,7 +32,8 @@ int run_tokenize(int argc, char** argv) {
   t.patch = a.integer("patch");
   t.tau = a.number("tau");
   t.compare = rlt::parse_compare_mode(a.str("compare"));
-  const std::vector<Tensor> clips = rlt::clips_of_folder(a.arg("FRAMES_DIR"), sampling, a.integer("size"));
+  const std::vector<Tensor> clips = rlt::clips_of_folder(a.arg("FRAMES_DIR"), sampling, a.integer("size"),
+                                                           a.integer("max-frame-side"));
   int64_t tokens = 0, kept = 0, run_total = 0;
   for (size_t k = 0; k < clips.size(); ++k) {
     const rlt::TokenizedClip c = rlt::tokenize(clips[k], t);

@@ -188,6 +188,7 @@ int run_predict(int argc, char** argv) {
   a.option("drop", "", "override the checkpoint's token policy (rlt, dense, random): RLT at inference, or not, "
                        "whatever the model was trained with");
   a.option("device", "cpu", "cpu or cuda");
+  add_frame_limit_option(a);
   if (!a.parse(argc, argv)) return 0;
   const Device device = device_from(a);
   if (a.str("load").empty()) throw std::invalid_argument("glance predict: --load FILE is required");
@@ -199,7 +200,8 @@ int run_predict(int argc, char** argv) {
   nn::load_model_from_training_state(a.str("load"), model);
   model.to(device);
   rlt::ClipSampling sampling{.frames_per_clip = config.model.frames, .interval = a.integer("interval")};
-  const std::vector<Tensor> clips = rlt::clips_of_folder(a.arg("CLIP_DIR"), sampling, config.model.image_size);
+  const std::vector<Tensor> clips = rlt::clips_of_folder(a.arg("CLIP_DIR"), sampling, config.model.image_size,
+                                                           a.integer("max-frame-side"));
   // Average the probabilities of the folder's clips.
   std::vector<double> mean(config.class_names.size(), 0.0);
   for (const Tensor& clip : clips) {

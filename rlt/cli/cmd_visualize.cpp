@@ -115,6 +115,7 @@ int run_visualize(int argc, char** argv) {
   a.option("tubelet", "2", "frames per tubelet", Range::integers(1, rlt::ModelLimits::frames));
   a.option("compare", "adjacent", "adjacent or anchor");
   a.option("scale", "4", "screen pixels per frame pixel", Range::integers(1, 64));
+  add_frame_limit_option(a);
   if (!a.parse(argc, argv)) return 0;
   rlt::TokenizerConfig t;
   t.tubelet = a.integer("tubelet"), t.patch = a.integer("patch"), t.tau = a.number("tau");
@@ -123,7 +124,7 @@ int run_visualize(int argc, char** argv) {
   std::vector<std::pair<std::string, Tensor>> clips;  // (file stem, clip)
   if (!a.str("frames-dir").empty()) {
     rlt::ClipSampling s{.frames_per_clip = a.integer("frames"), .interval = a.integer("interval")};
-    const std::vector<Tensor> folder = rlt::clips_of_folder(a.str("frames-dir"), s, a.integer("size"));
+    const std::vector<Tensor> folder = rlt::clips_of_folder(a.str("frames-dir"), s, a.integer("size"), a.integer("max-frame-side"));
     for (size_t k = 0; k < folder.size() && int64_t(k) < a.integer("count"); ++k) clips.push_back({"clip_" + std::to_string(k), folder[k]});
   } else {
     rlt::SyntheticVideoConfig c;

@@ -41,6 +41,7 @@ void add_data_options(Args& a, int64_t train_clips, int64_t val_clips) {
   a.option("val-data", "", "validation frames in the same layout (default with --data: none)");
   a.option("frames-per-clip", "", "frames sampled per clip from --data (default: the model's frames)", Range::integers(1, rlt::ModelLimits::frames));
   a.option("interval", "4", "take every interval-th frame from --data", Range::integers(1, 10000));
+  add_frame_limit_option(a);
   a.flag("check-data", true, "check --data (and --val-data) before training, as glance check-data does: every clip "
                              "long enough, every frame a readable image of its clip's size");
   a.option("eval-clips", "1", "clips per video at evaluation (softmax averaged)", Range::integers(1, 1000));
@@ -48,6 +49,12 @@ void add_data_options(Args& a, int64_t train_clips, int64_t val_clips) {
   a.option("train-clips", std::to_string(train_clips), "built-in dataset: training clips", Range::integers(1, 10000000));
   a.option("val-clips", std::to_string(val_clips), "built-in dataset: validation clips", Range::integers(1, 10000000));
   add_motion_options(a, "built-in dataset: ");
+}
+
+void add_frame_limit_option(Args& a) {
+  a.option("max-frame-side", std::to_string(rlt::kDefaultMaxFrameSide),
+           "refuse frames wider or taller than this many pixels, from their header, before decoding",
+           Range::integers(1, rlt::kMaxImageSide));
 }
 
 void add_motion_options(Args& a, const std::string& help_prefix) {
@@ -174,11 +181,12 @@ rlt::FolderOptions folder_from(const Args& a, const rlt::ModelConfig& m) {
   f.size = m.image_size;
   f.flip = a.on("flip");
   f.eval_clips = a.integer("eval-clips");
+  f.max_frame_side = a.integer("max-frame-side");
   return f;
 }
 
-void require_good_data(const std::string& root, const std::string& option, const rlt::ClipSampling& sampling) {
-  const rlt::DataCheck check = rlt::check_frame_folders(root, sampling, 3);
+void require_good_data(const std::string& root, const std::string& option, const rlt::FolderOptions& folder) {
+  const rlt::DataCheck check = rlt::check_frame_folders(root, folder.sampling, 3, folder.max_frame_side);
   if (check.problem_count == 0) return;
   std::string message = "--" + option + " " + root + ": " + std::to_string(check.problem_count) +
                         " problem(s) that would stop training when a batch met them: ";
@@ -191,8 +199,8 @@ Datasets datasets_from(const Args& a, const rlt::ModelConfig& m) {
   const uint64_t seed = static_cast<uint64_t>(a.integer("seed"));
   if (!a.str("data").empty()) {
     if (a.on("check-data")) {
-      require_good_data(a.str("data"), "data", folder_from(a, m).sampling);
-      if (!a.str("val-data").empty()) require_good_data(a.str("val-data"), "val-data", folder_from(a, m).sampling);
+      require_good_data(a.str("data"), "data", folder_from(a, m));
+      if (!a.str("val-data").empty()) require_good_data(a.str("val-data"), "val-data", folder_from(a, m));
     }
     d.train = std::make_unique<rlt::FolderClips>(a.str("data"), folder_from(a, m));
     if (!a.str("val-data").empty()) d.val = std::make_unique<rlt::FolderClips>(a.str("val-data"), folder_from(a, m));

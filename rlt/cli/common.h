@@ -13,7 +13,9 @@ namespace glance::cli {
 
 void add_model_options(Args& args, const std::string& preset = "tiny");
 void add_tokenizer_options(Args& args);
-void add_data_options(Args& args, int64_t train_clips, int64_t val_clips);
+void add_data_options(Args& args, int64_t train_clips, int64_t val_clips);  // with add_frame_limit_option
+// --max-frame-side: frames larger than this are refused from their header, before decoding (rlt/image.h).
+void add_frame_limit_option(Args& args);
 // The built-in dataset's motion: objects, object-size, speed, pan, noise (each help text after `help_prefix`).
 void add_motion_options(Args& args, const std::string& help_prefix);
 void motion_options_into(const Args& args, rlt::SyntheticVideoConfig& config);
@@ -33,8 +35,9 @@ rlt::TokenizerConfig tokenizer_options_over(const Args& args, const rlt::ModelCo
 rlt::SyntheticVideoConfig synthetic_from(const Args& args, const rlt::ModelConfig& model, int64_t count, uint64_t seed);
 rlt::FolderOptions folder_from(const Args& args, const rlt::ModelConfig& model);
 
-// Throws naming --<option>, the root and the first problems check_frame_folders finds (rlt/data_check.h).
-void require_good_data(const std::string& root, const std::string& option, const rlt::ClipSampling& sampling);
+// Throws naming --<option>, the root and the first problems check_frame_folders finds (rlt/data_check.h), with
+// the sampling and frame-size limit of `folder`.
+void require_good_data(const std::string& root, const std::string& option, const rlt::FolderOptions& folder);
 
 struct Datasets {
   std::unique_ptr<rlt::VideoDataset> train, val;

@@ -72,4 +72,49 @@ TEST(CheckData, EveryProblemIsNamedAndTrainingRefusesTheDataBeforeItStarts) {
   fs::remove_all(root);
 }
 
+TEST(CheckData, FramesOverTheSizeLimitAreNamedWithTheOption) {
+  const fs::path root = fresh_dir("check_data_limit");
+  const fs::path clip = write_clip(root, "left", "a", 8);
+  write_clip(root, "right", "b", 8);
+  EXPECT_EQ(run_glance("check-data " + root.string() + " --frames-per-clip 4 --interval 2").status, 0);
+  const Output out = run_glance("check-data " + root.string() + " --frames-per-clip 4 --interval 2 --max-frame-side 31");
+  EXPECT_EQ(out.status, 1) << out.text;
+  EXPECT_NE(out.text.find((clip / "00001.png").string() + "': size 32 x 32 (height x width) is over the frame-size "
+                          "limit of 31 pixels per side (--max-frame-side"), std::string::npos) << out.text;
+  EXPECT_EQ(nn::Json::parse(last_line(out.text))["problems"].as_int64(), 16);
+  // train runs the same check first; tokenize (and predict) refuse the first frame over the limit.
+  const Output train = run_glance("train --data " + root.string() + " --frames 4 --interval 2 --size 32 --steps 1 "
+                                  "--metrics '' --max-frame-side 31");
+  EXPECT_EQ(train.status, 1) << train.text;
+  EXPECT_NE(train.text.find("--max-frame-side"), std::string::npos) << train.text;
+  EXPECT_EQ(train.text.find("model:"), std::string::npos) << "training began:\n" << train.text;
+  const Output tokenize = run_glance("tokenize " + clip.string() + " --frames-per-clip 4 --patch 8 --max-frame-side 31");
+  EXPECT_EQ(tokenize.status, 1) << tokenize.text;
+  EXPECT_NE(tokenize.text.find("32 x 32 (height x width) is over the frame-size limit of 31"), std::string::npos)
+      << tokenize.text;
+  EXPECT_NE(run_glance("check-data " + root.string() + " --max-frame-side 0").text.find("--max-frame-side"),
+            std::string::npos);
+  fs::remove_all(root);
+}
+
+TEST(CheckData, APngWithABadCrcIsNamedWithItsChunk) {
+  const fs::path root = fresh_dir("check_data_crc");
+  write_clip(root, "left", "a", 8);
+  const fs::path clip = write_clip(root, "right", "b", 8);
+  const fs::path frame = clip / "00004.png";
+  std::string bytes;
+  {
+    std::ifstream in(frame, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  bytes[32] ^= 0x01;  // the last byte of the IHDR chunk's CRC (signature 8 + length 4 + type 4 + data 13 = byte 29)
+  std::ofstream(frame, std::ios::binary) << bytes;
+  const Output out = run_glance("check-data " + root.string() + " --frames-per-clip 4 --interval 2");
+  EXPECT_EQ(out.status, 1) << out.text;
+  EXPECT_NE(out.text.find(frame.string() + "': PNG chunk 1 'IHDR' (at byte 8) has the CRC"), std::string::npos)
+      << out.text;
+  EXPECT_EQ(nn::Json::parse(last_line(out.text))["problems"].as_int64(), 1);
+  fs::remove_all(root);
+}
+
 }  // namespace

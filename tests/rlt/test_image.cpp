@@ -222,8 +222,59 @@ TEST_F(ImageFiles, AbsurdDimensionsAreRefusedFromTheHeader) {
   write_bytes(path("wide.bmp"), make_bmp(20000, 1, {}, /*pixel_bytes=*/false));
   const std::string msg = error_of([&] { load_image(path("wide.bmp")); });
   EXPECT_TRUE(Contains(msg, path("wide.bmp")));
-  EXPECT_TRUE(Contains(msg, "20000"));
-  EXPECT_TRUE(Contains(msg, std::to_string(kMaxImageSide)));
+  EXPECT_TRUE(Contains(msg, "1 x 20000"));
+  EXPECT_TRUE(Contains(msg, std::to_string(kDefaultMaxFrameSide)));
+}
+
+TEST_F(ImageFiles, TheFrameSizeLimitIsCheckedFromTheHeaderBeforeDecoding) {
+  // 4097 x 3 pixels claimed by a header with no pixel data behind it: one over the default limit. The message is
+  // the limit's, not a decoding error, so the size was refused before any decoding (or allocation).
+  write_bytes(path("tall.bmp"), make_bmp(3, 4097, {}, /*pixel_bytes=*/false));
+  for (const std::string& msg : {error_of([&] { load_image(path("tall.bmp")); }),
+                                 error_of([&] { image_size(path("tall.bmp")); })}) {
+    EXPECT_TRUE(Contains(msg, path("tall.bmp")));
+    EXPECT_TRUE(Contains(msg, "4097 x 3 (height x width) is over the frame-size limit of 4096 pixels per side"));
+    EXPECT_TRUE(Contains(msg, "--max-frame-side"));
+  }
+  // A lower limit refuses a real frame of 37 x 53; the limit at its longer side accepts it, bit-exact.
+  const Image img = noise_image(37, 53);
+  save_png(path("a.png"), img);
+  EXPECT_TRUE(Contains(error_of([&] { load_image(path("a.png"), 52); }), "37 x 53 (height x width) is over the "
+                                                                         "frame-size limit of 52 pixels per side"));
+  EXPECT_TRUE(Contains(error_of([&] { image_size(path("a.png"), 36); }), "limit of 36 pixels"));
+  EXPECT_EQ(load_image(path("a.png"), 53).rgb, img.rgb);
+  EXPECT_EQ(image_size(path("a.png"), 53), std::make_pair(int64_t{37}, int64_t{53}));
+  // A limit outside 1..kMaxImageSide is a caller's mistake.
+  EXPECT_THROW(load_image(path("a.png"), 0), std::invalid_argument);
+  EXPECT_THROW(image_size(path("a.png"), kMaxImageSide + 1), std::invalid_argument);
+}
+
+TEST_F(ImageFiles, AJpegHuffmanTableOfOver256CodesIsRefusedBeforeStbReadsIt) {
+  // SOI, then a DHT segment whose one table declares 45 + 255 = 300 codes: Debian's stb_image (2.27) would write
+  // the 300 code sizes into an array of 257 while reading the header. Then symbols, and EOI.
+  std::string counts(16, '\0');
+  counts[14] = static_cast<char>(45), counts[15] = static_cast<char>(255);
+  const std::string table = std::string(1, '\0') + counts + std::string(300, '\x01');
+  const size_t length = 2 + table.size();
+  const std::string jpeg = std::string("\xFF\xD8\xFF\xC4", 4) + static_cast<char>(length >> 8) +
+                           static_cast<char>(length & 0xFF) + table + std::string("\xFF\xD9", 2);
+  write_bytes(path("dht.jpg"), jpeg);
+  for (const std::string& msg : {error_of([&] { load_image(path("dht.jpg")); }),
+                                 error_of([&] { image_size(path("dht.jpg")); })}) {
+    EXPECT_TRUE(Contains(msg, path("dht.jpg")));
+    EXPECT_TRUE(Contains(msg, "JPEG DHT segment at byte 2: table 0 declares 300 codes (at most 256)"));
+  }
+  // The same table behind a segment length of 6: stb_image reads a table's 17 header bytes whatever the length,
+  // so the check reads them too.
+  const std::string short_length = std::string("\xFF\xD8\xFF\xC4\x00\x06", 6) + table + std::string("\xFF\xD9", 2);
+  write_bytes(path("dht_short.jpg"), short_length);
+  EXPECT_TRUE(Contains(error_of([&] { load_image(path("dht_short.jpg")); }), "table 0 declares 300 codes"));
+  // Cut inside the counts, after counts of 45 and 255: stb_image reads zeros past the end, and still 300 codes.
+  write_bytes(path("dht_cut.jpg"), std::string("\xFF\xD8\xFF\xC4\x01\x40\x00\x00\x2D\xFF", 10));
+  EXPECT_TRUE(Contains(error_of([&] { load_image(path("dht_cut.jpg")); }), "table 0 declares 300 codes"));
+  // stb_image takes FF FF D8 for the start of a JPEG too (a fill byte before D8).
+  write_bytes(path("dht_fill.jpg"), "\xFF" + jpeg);
+  EXPECT_TRUE(Contains(error_of([&] { load_image(path("dht_fill.jpg")); }), "table 0 declares 300 codes"));
 }
 
 TEST_F(ImageFiles, SavePngRefusesBadImagesAndMissingFolders) {
