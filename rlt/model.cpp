@@ -26,6 +26,11 @@ void check_one_of(const char* field, const std::string& value, const std::vector
 
 }  // namespace
 
+double ModelConfig::minimum_parameters() const {
+  const double d = double(dim), hidden = double(static_cast<int64_t>(double(dim) * mlp_ratio));  // as nn/transformer.cpp
+  return double(depth) * (4.0 * d * d + 2.0 * d * hidden) + double(classes) * d;
+}
+
 void ModelConfig::validate() const {
   auto in_range = [](const char* field, int64_t v, int64_t most) {
     if (v < 1 || v > most) {
@@ -71,7 +76,7 @@ void ModelConfig::validate() const {
     throw std::invalid_argument("model config: " + std::to_string(tokens) + " tokens per clip (frames / tubelet x (" +
                                 "image_size / patch)^2) exceed " + std::to_string(ModelLimits::tokens_per_clip));
   }
-  const double parameters = double(depth) * (4.0 + 2.0 * mlp_ratio) * double(dim) * double(dim) + double(classes) * double(dim);
+  const double parameters = minimum_parameters();
   if (parameters > ModelLimits::parameters) {
     throw std::invalid_argument("model config: dim = " + std::to_string(dim) + ", depth = " + std::to_string(depth) +
                                 " and classes = " + std::to_string(classes) + " make about " +

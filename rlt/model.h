@@ -54,6 +54,11 @@ struct ModelConfig {
 
   nn::Grid grid() const { return {frames / tubelet, image_size / patch, image_size / patch}; }
   void validate() const;  // throws naming the field
+  // A lower bound of the model's weights, from the sizes alone: per block q, k, v and the output projection
+  // (4 D^2) and the MLP's two matrices (2 D x hidden), plus the head (classes x D). Every attention design has at
+  // least these (biases, norms and embeddings come on top), so a checkpoint holding fewer numbers than this
+  // cannot be the model its config describes (rlt/run_config.cpp refuses it before anything is built).
+  double minimum_parameters() const;
   std::string to_json() const;
   static ModelConfig from_json(const std::string& text);  // throws naming a missing or bad field
 };

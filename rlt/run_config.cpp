@@ -76,11 +76,29 @@ RunConfig read_run_config(const std::string& path) {
   if (it == file.metadata.end()) {
     throw std::runtime_error("checkpoint '" + path + "' has no glance.config metadata (not written by glance train?)");
   }
+  RunConfig config;
   try {
-    return parse_run_config(it->second);
+    config = parse_run_config(it->second);
   } catch (const std::exception& e) {
     throw std::runtime_error("checkpoint '" + path + "': bad glance.config: " + e.what());
   }
+  // The config passed its ranges, but a damaged or hostile file can still describe a model far larger than the
+  // tensors it holds; building that model first would allocate what the config claims (up to
+  // ModelLimits::parameters) before the tensors are compared with it. The model's tensors must hold at least
+  // the weights the sizes imply.
+  double numbers = 0;
+  for (const auto& [name, tensor] : file.tensors) {
+    if (name.rfind("optimizer.", 0) != 0) numbers += double(tensor.numel());
+  }
+  const ModelConfig& m = config.model;
+  if (numbers < m.minimum_parameters()) {
+    throw std::runtime_error("checkpoint '" + path + "': its glance.config (dim " + std::to_string(m.dim) + ", depth " +
+                             std::to_string(m.depth) + ", mlp_ratio " + nn::Json(m.mlp_ratio).dump() + ", classes " +
+                             std::to_string(m.classes) + ") needs at least " +
+                             std::to_string(int64_t(m.minimum_parameters())) + " weights, but the file's model " +
+                             "tensors hold " + std::to_string(int64_t(numbers)) + " numbers: the file is damaged");
+  }
+  return config;
 }
 
 }  // namespace glance::rlt

@@ -131,6 +131,21 @@ TEST_F(CheckpointValidation, ModelSizesAreRangeCheckedBeforeAnythingIsAllocated)
   EXPECT_TRUE(refused(predict(bad()), {"bad.safetensors", "mlp_ratio"}));
 }
 
+TEST_F(CheckpointValidation, AConfigLargerThanTheFilesTensorsIsRefusedBeforeTheModelIsBuilt) {
+  // Sizes within every range, but a model of 25 million weights in a file of about 0.2 million: building it
+  // first would allocate (and randomly initialise) all of them before the tensors are compared; with depth 64
+  // and dim 2048, still within the ranges, that would be 13 GB. The refusal comes from the count alone.
+  write_bad_config([](nn::Json& c) {
+    nn::Json m = c["model"];
+    m.set("dim", int64_t{512});
+    m.set("heads", int64_t{8});
+    m.set("depth", int64_t{8});
+    c.set("model", m);
+  });
+  EXPECT_TRUE(refused(predict(bad()), {"bad.safetensors", "dim 512, depth 8", "needs at least 25169920 weights"}));
+  EXPECT_TRUE(refused(resume(bad()), {"bad.safetensors", "needs at least 25169920 weights"}));
+}
+
 TEST_F(CheckpointValidation, UnknownNamesAndEnumValuesAreRefused) {
   write_bad_config([](nn::Json& c) { nn::Json m = c["model"]; m.set("pos_kind", "2d"); c.set("model", m); });
   EXPECT_TRUE(refused(predict(bad()), {"bad.safetensors", "pos_kind", "'2d'"}));

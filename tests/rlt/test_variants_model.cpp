@@ -68,6 +68,36 @@ TEST(VariantsInModel, EveryDesignKeepsClipsApartAndTrainsOnDenseAndRltBatches) {
   }
 }
 
+// The weights of the transformer blocks (and ViViT's temporal encoder) and the head: what
+// ModelConfig::minimum_parameters bounds from below (the embeddings come on top).
+double block_and_head_parameters(const rlt::RLTransformer& model) {
+  double n = 0;
+  for (const auto& [name, p] : model.named_parameters()) {
+    for (const char* prefix : {"blocks.", "temporal.", "head."}) {
+      if (name.rfind(prefix, 0) == 0) n += double(p.numel());
+    }
+  }
+  return n;
+}
+
+TEST(VariantsInModel, EveryDesignHasAtLeastTheMinimumParametersOfItsSizes) {
+  // ModelConfig::minimum_parameters is the bound a checkpoint's tensors are checked against before its model is
+  // built: a design with fewer weights would have its good checkpoints refused.
+  for (const nn::AttentionVariant& v : nn::attention_variants()) {
+    for (double mlp_ratio : {4.0, 2.7}) {  // 2.7 x 16 = 43.2: the MLP's hidden size is truncated to 43
+      rlt::ModelConfig c = small_config(v.name);
+      c.mlp_ratio = mlp_ratio;
+      const rlt::RLTransformer model(c);
+      EXPECT_GE(block_and_head_parameters(model), c.minimum_parameters()) << v.name << ", mlp_ratio " << mlp_ratio;
+    }
+  }
+  for (const std::string& preset : rlt::model_preset_names()) {
+    rlt::ModelConfig c = rlt::model_preset(preset);
+    if (c.minimum_parameters() > 2e7) continue;  // ViT-B: 86 M weights, too many to build in a unit test
+    EXPECT_GE(block_and_head_parameters(rlt::RLTransformer(c)), c.minimum_parameters()) << preset;
+  }
+}
+
 TEST(VariantsInModel, ConfigRoundTripsTheDesignAndItsOptions) {
   rlt::ModelConfig c = small_config("factorised_encoder");
   c.attention_options["temporal_depth"] = 2;
