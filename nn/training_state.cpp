@@ -11,7 +11,6 @@
 namespace glance::nn {
 
 namespace {
-const std::string kOptimizerPrefix = "optimizer.";
 constexpr uint64_t kMaxCounter = INT64_MAX;  // steps and epochs are int64 in the trainer
 
 // The progress counters of `file`, each checked (nn/checkpoint_checks.h). `required`: false for the model-only

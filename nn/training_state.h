@@ -21,6 +21,9 @@ struct TrainingProgress {
   int64_t ranks = 1;   // the data-parallel ranks of the run that wrote it ("glance.ranks", stored when > 1)
 };
 
+// The prefix of the optimizer's tensors in a training-state file; every other tensor is the model's.
+inline const std::string kOptimizerPrefix = "optimizer.";
+
 // Writes atomically. Saves the default generator's state too, so dropout masks continue identically.
 void save_training_state(const std::string& path, const Module& model, const Optimizer& optimizer,
                          const TrainingProgress& progress);

@@ -10,6 +10,7 @@
 
 #include "nn/json.h"
 #include "nn/safetensors.h"
+#include "nn/training_state.h"
 #include "rlt/trainer.h"
 #include "tensor/backend.h"
 #include "tensor/ops.h"
@@ -448,7 +449,7 @@ GlanceModel glance_to_glance(const ForeignCheckpoint& in) {
     tensors.erase(legacy);
   }
   // A training checkpoint also holds the optimizer's moments: the model is what converts.
-  return {run.model, run.class_names, fill_glance_state(run.model, tensors, in.path, "optimizer.")};
+  return {run.model, run.class_names, fill_glance_state(run.model, tensors, in.path, nn::kOptimizerPrefix)};
 }
 
 // ---- out of glance ----------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 #include "nn/json.h"
 #include "nn/safetensors.h"
+#include "nn/training_state.h"
 #include "rlt/strict_json.h"
 
 namespace glance::rlt {
@@ -88,7 +89,7 @@ RunConfig read_run_config(const std::string& path) {
   // the weights the sizes imply.
   double numbers = 0;
   for (const auto& [name, tensor] : file.tensors) {
-    if (name.rfind("optimizer.", 0) != 0) numbers += double(tensor.numel());
+    if (name.rfind(nn::kOptimizerPrefix, 0) != 0) numbers += double(tensor.numel());
   }
   const ModelConfig& m = config.model;
   if (numbers < m.minimum_parameters()) {
